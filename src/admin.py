@@ -1,0 +1,121 @@
+"""ZooKeeper shell: the admin server's JSON probe and one kazoo admin session per hook."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+from ensemble import EnsembleConfig
+from layout import ADMIN_PORT, CLIENT_PORT, SUPER_USER
+
+logger = logging.getLogger(__name__)
+
+CONFIG_ZNODE = "/zookeeper/config"
+
+
+@dataclasses.dataclass(frozen=True)
+class Health:
+    """What one member says of itself through its admin server."""
+
+    serving: bool
+    mode: str | None = None
+    voters: int = 0
+    outstanding_requests: int = 0
+    zxid: int = 0
+    connections: int = 0
+
+    @classmethod
+    def parse(cls, srvr: dict, voting_view: dict) -> Health:
+        if srvr.get("error") or "server_stats" not in srvr:
+            return cls(serving=False)
+        stats = srvr["server_stats"]
+        return cls(
+            serving=True,
+            mode=stats.get("server_state"),
+            voters=len(voting_view.get("current_config") or {}),
+            outstanding_requests=stats.get("outstanding_requests", 0),
+            zxid=stats.get("last_processed_zxid", 0),
+            connections=stats.get("num_alive_client_connections", 0),
+        )
+
+
+NOT_RUNNING = Health(serving=False)
+
+
+def probe(host: str, port: int = ADMIN_PORT, timeout: float = 3.0) -> Health:
+    """Ask the member's admin server (no auth, localhost only) how it is doing."""
+
+    def get(command: str) -> dict:
+        url = f"http://{host}:{port}/commands/{command}"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return json.loads(response.read())
+
+    try:
+        srvr = get("srvr")
+        return Health.parse(srvr, get("voting_view") if not srvr.get("error") else {})
+    except (OSError, ValueError, urllib.error.URLError):
+        return NOT_RUNNING
+
+
+class AdminError(Exception):
+    """ZooKeeper could not be reached or refused the charm's admin identity."""
+
+
+@contextlib.contextmanager
+def session(
+    super_password: str, host: str = "127.0.0.1", port: int = CLIENT_PORT, timeout: float = 10.0
+) -> Iterator[Admin]:
+    """One authenticated kazoo session as the charm's super user, closed on exit."""
+    from kazoo.client import KazooClient  # kazoo is slow to import; only hooks that talk pay
+    from kazoo.exceptions import KazooException
+    from kazoo.handlers.threading import KazooTimeoutError
+
+    client = KazooClient(
+        hosts=f"{host}:{port}",
+        timeout=timeout,
+        sasl_options={
+            "mechanism": "DIGEST-MD5",
+            "username": SUPER_USER,
+            "password": super_password,
+        },
+        connection_retry={"max_tries": 3, "delay": 0.2, "backoff": 2},
+        command_retry={"max_tries": 3, "delay": 0.2, "backoff": 2},
+    )
+    try:
+        client.start(timeout=timeout)
+    except (KazooTimeoutError, KazooException) as exc:
+        client.close()
+        raise AdminError(f"cannot reach ZooKeeper at {host}:{port}: {exc!r}") from exc
+    try:
+        yield Admin(client)
+    except KazooException as exc:
+        raise AdminError(repr(exc)) from exc
+    finally:
+        client.stop()
+        client.close()
+
+
+class Admin:
+    """The admin operations the charm runs, over one injected kazoo client."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def committed_config(self) -> EnsembleConfig:
+        # sync first: a follower may serve a stale /zookeeper/config right after a reconfig.
+        self.client.sync(CONFIG_ZNODE)
+        data, _ = self.client.get(CONFIG_ZNODE)
+        return EnsembleConfig.parse(data.decode())
+
+    def reconfig(self, joining: list[str], leaving: list[int]) -> EnsembleConfig:
+        data, _ = self.client.reconfig(
+            joining=",".join(joining) or None,
+            leaving=",".join(str(i) for i in leaving) or None,
+            new_members=None,
+        )
+        return EnsembleConfig.parse(data.decode())

@@ -1,0 +1,98 @@
+"""Where things are: the paths the rock creates and how units find each other.
+
+Kubernetes is the default. Live tests run real ZooKeeper on loopback with a different
+layout (temporary directories, Debian's jars, 127.0.0.N per unit); this is the one place
+that difference is injected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import PurePosixPath
+
+# The rock (rockcraft.yaml) creates these; keep them in step with it.
+ZK_HOME = PurePosixPath("/opt/zookeeper")
+STORAGE = PurePosixPath("/var/lib/zookeeper")
+JAVA_HOME = "/usr/lib/jvm/java-21-openjdk-amd64"
+USER = "zookeeper"
+GROUP = "zookeeper"
+
+CLIENT_PORT = 2181
+SECURE_CLIENT_PORT = 2182
+QUORUM_PORT = 2888
+ELECTION_PORT = 3888
+ADMIN_PORT = 8080
+METRICS_PORT = 7000
+
+SUPER_USER = "super"
+SYNC_USER = "sync"
+
+
+def _pod_address(app: str, model: str, ordinal: int) -> str:
+    # The stable per-pod DNS name of the StatefulSet Juju creates behind the headless service.
+    return f"{app}-{ordinal}.{app}-endpoints.{model}.svc.cluster.local"
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Paths inside the workload container and how a member is addressed."""
+
+    storage: PurePosixPath = STORAGE
+    zk_home: PurePosixPath = ZK_HOME
+    java_home: str = JAVA_HOME
+    classpath: str = f"{ZK_HOME}/lib/*"
+    user: str | None = USER
+    group: str | None = GROUP
+    # ZooKeeper 3.9 (the rock) logs through logback; Debian's 3.8 through log4j 1.
+    logging: str = "logback"
+    prometheus_metrics: bool = True
+    extra_jvm_flags: tuple[str, ...] = ()
+    address: Callable[[str, str, int], str] = _pod_address
+    # Pods have their own IPs: ZooKeeper listens on all of them. On loopback every unit
+    # has its own 127.0.0.N and must bind to exactly that.
+    per_unit_bind: bool = False
+
+    @property
+    def java(self) -> str:
+        return f"{self.java_home}/bin/java"
+
+    @property
+    def status_script(self) -> str:
+        # ZooKeeper's own status probe: exits non-zero unless the server is serving.
+        return f"{self.zk_home}/bin/zkServer.sh"
+
+    @property
+    def conf_dir(self) -> PurePosixPath:
+        # On the storage, so ZooKeeper's own dynamic config files survive a pod restart.
+        return self.storage / "conf"
+
+    @property
+    def data_dir(self) -> PurePosixPath:
+        return self.storage / "data"
+
+    @property
+    def zoo_cfg(self) -> PurePosixPath:
+        return self.conf_dir / "zoo.cfg"
+
+    @property
+    def jaas(self) -> PurePosixPath:
+        return self.conf_dir / "jaas.conf"
+
+    @property
+    def log_config(self) -> PurePosixPath:
+        name = "logback.xml" if self.logging == "logback" else "log4j.properties"
+        return self.conf_dir / name
+
+    @property
+    def myid(self) -> PurePosixPath:
+        return self.data_dir / "myid"
+
+    def bind_host(self, address: str) -> str:
+        return address if self.per_unit_bind else "0.0.0.0"
+
+    def admin_host(self, address: str) -> str:
+        return address if self.per_unit_bind else "127.0.0.1"
+
+
+K8S = Layout()

@@ -1,0 +1,191 @@
+"""Pure renderers: every file and the Pebble layer the workload runs with, from typed inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Mapping
+
+from config import CharmConfig
+from layout import (
+    ADMIN_PORT,
+    METRICS_PORT,
+    SUPER_USER,
+    SYNC_USER,
+    Layout,
+)
+
+SERVICE = "zookeeper"
+CHECK = "zookeeper-ready"
+MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+SASL_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+DIGEST_LOGIN = "org.apache.zookeeper.server.auth.DigestLoginModule"
+PROMETHEUS_PROVIDER = "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+
+# ZooKeeper owns these keys once it runs: it rewrites dynamicConfigFile after every
+# reconfig and moves client addresses into the dynamic file. A difference in them is
+# ZooKeeper's doing, never drift the charm should correct.
+ZOOKEEPER_OWNED_KEYS = ("dynamicConfigFile", "clientPort", "clientPortAddress", "peerType")
+
+
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    super_password: str
+    sync_password: str
+    # Client users (relation users) by name; the charm's super user is always present.
+    users: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def zoo_cfg(config: CharmConfig, layout: Layout, address: str, dynamic_file: str) -> str:
+    settings = {
+        "tickTime": config.tick_time,
+        "initLimit": config.init_limit,
+        "syncLimit": config.sync_limit,
+        "maxClientCnxns": config.max_client_connections,
+        "dataDir": layout.data_dir,
+        "dynamicConfigFile": dynamic_file,
+        "reconfigEnabled": "true",
+        # Lets the ensemble shrink to one member and grow from one without a restart.
+        "standaloneEnabled": "false",
+        "autopurge.purgeInterval": config.autopurge_interval_hours,
+        "autopurge.snapRetainCount": config.autopurge_snap_retain_count,
+        "4lw.commands.whitelist": "ruok,srvr,mntr",
+        "admin.enableServer": "true",
+        "admin.serverAddress": layout.admin_host(address),
+        "admin.serverPort": ADMIN_PORT,
+        "quorumListenOnAllIPs": str(not layout.per_unit_bind).lower(),
+        # requireClientAuthScheme alone does not enforce on 3.8; enforce.auth does.
+        "authProvider.sasl": SASL_PROVIDER,
+        "enforce.auth.enabled": "true",
+        "enforce.auth.schemes": "sasl,digest",
+        "quorum.auth.enableSasl": "true",
+        "quorum.auth.learnerRequireSasl": "true",
+        "quorum.auth.serverRequireSasl": "true",
+        "quorum.auth.learner.saslLoginContext": "QuorumLearner",
+        "quorum.auth.server.saslLoginContext": "QuorumServer",
+    }
+    if layout.prometheus_metrics:
+        settings["metricsProvider.className"] = PROMETHEUS_PROVIDER
+        settings["metricsProvider.httpPort"] = METRICS_PORT
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    props = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition("=")
+        props[key.strip()] = value.strip()
+    return props
+
+
+def static_settings(zoo_cfg_text: str) -> dict[str, str]:
+    """The settings the charm owns, so ZooKeeper's own rewrite compares equal."""
+    return {
+        key: value
+        for key, value in parse_properties(zoo_cfg_text).items()
+        if key not in ZOOKEEPER_OWNED_KEYS and not key.startswith("server.")
+    }
+
+
+def jaas(creds: Credentials) -> str:
+    server_users = {SUPER_USER: creds.super_password, **creds.users}
+    server_lines = "".join(
+        f'    user_{name}="{pw}"\n' for name, pw in sorted(server_users.items())
+    )
+    return (
+        f"Server {{\n    {DIGEST_LOGIN} required\n{server_lines.rstrip()};\n}};\n"
+        f"QuorumServer {{\n    {DIGEST_LOGIN} required\n"
+        f'    user_{SYNC_USER}="{creds.sync_password}";\n}};\n'
+        f"QuorumLearner {{\n    {DIGEST_LOGIN} required\n"
+        f'    username="{SYNC_USER}"\n    password="{creds.sync_password}";\n}};\n'
+    )
+
+
+def log_config(layout: Layout, level: str) -> str:
+    # Everything goes to stdout: Pebble keeps it and forwards it to Loki.
+    if layout.logging == "logback":
+        return (
+            "<configuration>\n"
+            '  <appender name="CONSOLE" class="ch.qos.logback.core.ConsoleAppender">\n'
+            "    <encoder><pattern>%d{ISO8601} [myid:%X{myid}] %-5level [%t] %logger{1}: "
+            "%msg%n</pattern></encoder>\n"
+            "  </appender>\n"
+            f'  <root level="{level}"><appender-ref ref="CONSOLE"/></root>\n'
+            "</configuration>\n"
+        )
+    return (
+        f"log4j.rootLogger={level}, CONSOLE\n"
+        "log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender\n"
+        "log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout\n"
+        "log4j.appender.CONSOLE.layout.ConversionPattern=%d{ISO8601} %-5p [%t] %c{1}: %m%n\n"
+    )
+
+
+def jvm_flags(config: CharmConfig, layout: Layout) -> list[str]:
+    log_flag = (
+        f"-Dlogback.configurationFile={layout.log_config}"
+        if layout.logging == "logback"
+        else f"-Dlog4j.configuration=file:{layout.log_config}"
+    )
+    return [
+        f"-Xmx{config.jvm_heap_mb}m",
+        "-XX:+ExitOnOutOfMemoryError",
+        f"-Djava.security.auth.login.config={layout.jaas}",
+        f"-Dzookeeper.superUser={SUPER_USER}",
+        log_flag,
+        *layout.extra_jvm_flags,
+    ]
+
+
+def command(config: CharmConfig, layout: Layout) -> str:
+    argv = [layout.java, *jvm_flags(config, layout), "-cp", layout.classpath, MAIN_CLASS]
+    return shlex.join([*argv, str(layout.zoo_cfg)])
+
+
+def pebble_layer(config: CharmConfig, layout: Layout) -> dict:
+    service = {
+        "override": "replace",
+        "summary": "Apache ZooKeeper server",
+        "command": command(config, layout),
+        "startup": "enabled",
+    }
+    if layout.user:
+        service |= {"user": layout.user, "group": layout.group}
+    return {
+        "summary": "zookeeper",
+        "services": {SERVICE: service},
+        "checks": {
+            CHECK: {
+                "override": "replace",
+                "level": "ready",
+                "period": "30s",
+                "timeout": "15s",
+                "threshold": 3,
+                "exec": health_check(layout),
+            }
+        },
+    }
+
+
+def health_check(layout: Layout) -> dict:
+    """An exec check that fails unless the server is serving clients.
+
+    The admin server answers /commands/ruok with HTTP 200 even while the server is not
+    serving (3.8 and 3.9 alike; the error is only in the JSON body), so an HTTP check would
+    pass on a member that lost quorum. zkServer.sh status asks `srvr` and fails unless it
+    reports a Mode.
+    """
+    check = {
+        "command": shlex.join([layout.status_script, "status", str(layout.zoo_cfg)]),
+        "environment": {"JAVA_HOME": layout.java_home},
+    }
+    if layout.user:
+        check |= {"user": layout.user, "group": layout.group}
+    return check
+
+
+def myid_file(myid: int) -> str:
+    return f"{myid}\n"

@@ -1,0 +1,63 @@
+"""Typed peer relation data and secret contents: every key the charm stores lives here."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import string
+
+import pydantic
+
+PEER = "cluster"
+CONTAINER = "zookeeper"
+INTERNAL_SECRET_LABEL = "zookeeper-internal"
+
+
+def _hyphens(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Databag(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(alias_generator=_hyphens, populate_by_name=True)
+
+
+class MemberState(enum.StrEnum):
+    """Where a unit's server is, as the unit itself last saw it."""
+
+    WAITING = "waiting"  # not started: no credentials, no ensemble to join yet
+    STARTED = "started"  # process running, not serving (yet)
+    SERVING = "serving"  # in the quorum and serving clients
+
+
+class ClusterAppData(_Databag):
+    """Written by the leader only."""
+
+    # The Juju secret holding the internal passwords (never the passwords themselves).
+    internal_secret_id: str | None = None
+    # Ordinals of the units that formed the ensemble. Set once; after that ZooKeeper's
+    # committed config, not Juju, says who votes.
+    bootstrap_members: list[int] | None = None
+
+
+class ClusterUnitData(_Databag):
+    state: MemberState = MemberState.WAITING
+
+
+class InternalSecret(_Databag):
+    """Content of the app-owned secret (Juju secret keys allow only [a-z0-9-])."""
+
+    super_password: str
+    sync_password: str
+
+    @classmethod
+    def generate(cls) -> InternalSecret:
+        return cls(super_password=new_password(), sync_password=new_password())
+
+    def content(self) -> dict[str, str]:
+        return self.model_dump(by_alias=True)
+
+
+def new_password(length: int = 32) -> str:
+    # Letters and digits only: these passwords are written into JAAS files as quoted strings.
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
