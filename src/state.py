@@ -10,7 +10,7 @@ import pydantic
 
 PEER = "cluster"
 CONTAINER = "zookeeper"
-INTERNAL_SECRET_LABEL = "zookeeper-internal"
+INTERNAL_SECRET_LABEL = "zookeeper-internal"  # noqa: S105 (a label, not a secret)
 
 
 def _hyphens(name: str) -> str:
