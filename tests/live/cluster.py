@@ -1,0 +1,332 @@
+"""A Juju stand-in for live tests, the demo and the benches.
+
+Each unit is the real charm class run by ops.testing, with its container's storage mounted
+on a directory of this machine, so the files the charm pushes land on disk. What Juju would
+share between units (peer data, the app's secrets, who leads) is carried from one run to the
+next here, and each unit's Pebble plan is executed as a real ZooKeeper process on its own
+loopback address 127.0.0.<ordinal+1>. Only the Layout differs from Kubernetes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+
+import yaml
+from ops import pebble, testing
+
+import admin
+from charm import ZooKeeperCharm
+from layout import Layout
+from render import CHECK, SERVICE
+from state import PEER
+
+REPO = Path(__file__).resolve().parents[2]
+APP = "zookeeper-k8s"
+MODEL = "live"
+
+# Keys Juju itself puts in every unit databag (what ops.testing adds by default).
+JUJU_KEYS = {"egress-subnets": "", "ingress-address": "", "private-address": ""}
+
+# Debian's zookeeper 3.8.0 package; the manifest of zookeeper.jar names the rest.
+DEBIAN_ZK_HOME = PurePosixPath("/usr/share/zookeeper")
+DEBIAN_JARS = (
+    "zookeeper",
+    "slf4j-log4j12",
+    "log4j-1.2",
+    "netty-codec",
+    "netty-resolver",
+    "netty-transport-native-unix-common",
+    "servlet-api",
+)
+# Test-only JVM flags: fast start and small footprint, and no fsync on a laptop disk.
+TEST_JVM_FLAGS = (
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-Xss512k",
+    "-Dzookeeper.forceSync=no",
+)
+
+
+def java_home() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError("no java on PATH: run `make deps` (installs OpenJDK and ZooKeeper)")
+    return str(Path(java).resolve().parents[1])
+
+
+def loopback_address(_app: str, _model: str, ordinal: int) -> str:
+    return f"127.0.0.{ordinal + 1}"
+
+
+def loopback_layout(storage: Path) -> Layout:
+    return Layout(
+        storage=PurePosixPath(storage),
+        zk_home=DEBIAN_ZK_HOME,
+        java_home=java_home(),
+        classpath=":".join(f"/usr/share/java/{jar}.jar" for jar in DEBIAN_JARS),
+        user=None,
+        group=None,
+        logging="log4j",
+        prometheus_metrics=False,  # Debian's build lacks the Prometheus provider
+        extra_jvm_flags=TEST_JVM_FLAGS,
+        address=loopback_address,
+        per_unit_bind=True,
+    )
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((REPO / name).read_text())
+
+
+def deadline_poll(predicate: Callable[[], object], timeout: float, what: str, every=0.1):
+    """Poll until predicate() is truthy; fail with `what` after timeout seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+@dataclasses.dataclass
+class Unit:
+    ordinal: int
+    storage: Path
+    layout: Layout
+    charm: type[ZooKeeperCharm]
+    unit_data: dict[str, str] = dataclasses.field(default_factory=dict)
+    layers: dict[str, pebble.Layer] = dataclasses.field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    command: str | None = None
+    status: testing.StatusBase | None = None
+    restarts: int = 0  # restarts the charm asked Pebble for
+
+    @property
+    def name(self) -> str:
+        return f"{APP}/{self.ordinal}"
+
+    @property
+    def address(self) -> str:
+        return loopback_address(APP, MODEL, self.ordinal)
+
+    @property
+    def log(self) -> Path:
+        return self.storage.parent / f"unit-{self.ordinal}.log"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def health(self) -> admin.Health:
+        return admin.probe(self.layout.admin_host(self.address), timeout=1.0)
+
+
+class Cluster:
+    """Units of one application, the Juju state they share, and their real servers."""
+
+    def __init__(self, workdir: Path, config: dict | None = None):
+        self.workdir = Path(workdir)
+        self.config = dict(config or {"jvm-heap-mb": 128})
+        self.units: dict[int, Unit] = {}
+        self.leader: int | None = None
+        self.app_data: dict[str, str] = {}
+        self.secrets: frozenset[testing.Secret] = frozenset()
+        self._meta, self._config_meta, self._actions = (
+            _load("metadata.yaml"),
+            _load("config.yaml"),
+            _load("actions.yaml"),
+        )
+
+    # -- Juju's side --------------------------------------------------------------------
+
+    def add_unit(self, ordinal: int) -> Unit:
+        storage = self.workdir / f"unit-{ordinal}"
+        storage.mkdir(parents=True, exist_ok=True)
+        layout = loopback_layout(storage)
+        charm = type(f"Unit{ordinal}Charm", (ZooKeeperCharm,), {"layout": layout})
+        unit = self.units[ordinal] = Unit(ordinal, storage, layout, charm)
+        if self.leader is None:
+            self.leader = ordinal
+        return unit
+
+    def _state(self, unit: Unit) -> testing.State:
+        peer = testing.PeerRelation(
+            PEER,
+            id=1,
+            local_app_data=dict(self.app_data),
+            local_unit_data={**JUJU_KEYS, **unit.unit_data},
+            peers_data={
+                other.ordinal: {**JUJU_KEYS, **other.unit_data}
+                for other in self.units.values()
+                if other is not unit
+            },
+        )
+        container = testing.Container(
+            "zookeeper",
+            can_connect=True,
+            layers=dict(unit.layers),
+            service_statuses={
+                SERVICE: pebble.ServiceStatus.ACTIVE
+                if unit.alive
+                else pebble.ServiceStatus.INACTIVE
+            },
+            mounts={"data": testing.Mount(location=str(unit.storage), source=unit.storage)},
+        )
+        return testing.State(
+            leader=unit.ordinal == self.leader,
+            config=self.config,
+            relations={peer},
+            containers={container},
+            secrets=set(self.secrets),
+            planned_units=len(self.units),
+            model=testing.Model(name=MODEL),
+        )
+
+    def _context(self, unit: Unit) -> testing.Context:
+        return testing.Context(
+            unit.charm,
+            meta=self._meta,
+            config=self._config_meta,
+            actions=self._actions,
+            app_name=APP,
+            unit_id=unit.ordinal,
+        )
+
+    def run(self, ordinal: int, event: str, **kwargs) -> testing.State:
+        """Dispatch one event to one unit, carry its effects, and sync its process."""
+        unit = self.units[ordinal]
+        ctx = self._context(unit)
+        state = self._state(unit)
+        with _counting_restarts(unit):
+            if event == "action":
+                out = ctx.run(ctx.on.action(kwargs.pop("name"), **kwargs), state)
+            else:
+                hook = getattr(ctx.on, event)
+                args = [state.get_container("zookeeper")] if event == "pebble_ready" else []
+                if event.startswith("relation_"):
+                    args = [state.get_relation(1)]
+                out = hook(*args, **kwargs)
+                out = ctx.run(out, state)
+        relation = out.get_relation(1)
+        if unit.ordinal == self.leader:
+            self.app_data = dict(relation.local_app_data)
+            self.secrets = frozenset(out.secrets)
+        unit.unit_data = {k: v for k, v in relation.local_unit_data.items() if k not in JUJU_KEYS}
+        container = out.get_container("zookeeper")
+        unit.layers = dict(container.layers)
+        unit.status = out.unit_status
+        self._sync_process(unit, container.plan)
+        self.last_context = ctx
+        return out
+
+    def deploy(self, size: int) -> None:
+        """`juju deploy -n size`: every unit runs its first hooks; the leader goes first."""
+        for ordinal in range(size):
+            self.add_unit(ordinal)
+        order = sorted(self.units, key=lambda o: o != self.leader)
+        for ordinal in order:
+            self.run(ordinal, "install")
+        self.run(self.leader, "leader_elected")
+        for ordinal in order:
+            for event in ("config_changed", "start", "pebble_ready"):
+                self.run(ordinal, event)
+
+    def settle(self) -> None:
+        """An update-status round, so each unit reports what its server says now."""
+        for ordinal in sorted(self.units):
+            self.run(ordinal, "update_status")
+
+    # -- Pebble's side ------------------------------------------------------------------
+
+    def _sync_process(self, unit: Unit, plan: pebble.Plan) -> None:
+        service = plan.services.get(SERVICE)
+        if service is None:
+            return
+        if unit.alive and (service.command != unit.command or unit.restarts):
+            self.stop_process(unit)
+        if not unit.alive:
+            self.start_process(unit, service.command)
+        unit.restarts = 0
+
+    def start_process(self, unit: Unit, command: str | None = None) -> None:
+        command = command or unit.command
+        assert command, "no plan to start"
+        with unit.log.open("ab") as log:
+            unit.process = subprocess.Popen(
+                shlex.split(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        unit.command = command
+
+    def stop_process(self, unit: Unit, sig: int = signal.SIGTERM) -> None:
+        if unit.process is None:
+            return
+        if unit.process.poll() is None:
+            os.killpg(unit.process.pid, sig)
+            unit.process.wait(timeout=30)
+        unit.process = None
+
+    def check(self, ordinal: int) -> subprocess.CompletedProcess:
+        """Run the Pebble health check of this unit's plan, as Pebble would."""
+        unit = self.units[ordinal]
+        layer = unit.layers[SERVICE]
+        spec = layer.checks[CHECK].exec
+        return subprocess.run(
+            shlex.split(spec["command"]),
+            env={**os.environ, **spec.get("environment", {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # -- observation --------------------------------------------------------------------
+
+    def wait_serving(self, ordinals=None, timeout: float = 60.0) -> dict[int, admin.Health]:
+        ordinals = sorted(self.units) if ordinals is None else ordinals
+
+        def all_serving():
+            healths = {o: self.units[o].health() for o in ordinals}
+            return healths if all(h.serving for h in healths.values()) else None
+
+        return deadline_poll(all_serving, timeout, f"units {ordinals} to serve", every=0.2)
+
+    def super_password(self) -> str:
+        (secret,) = self.secrets
+        return secret.tracked_content["super-password"]
+
+    def hosts(self, ordinals=None) -> str:
+        ordinals = sorted(self.units) if ordinals is None else ordinals
+        return ",".join(f"{self.units[o].address}:2181" for o in ordinals)
+
+    def stop(self) -> None:
+        for unit in self.units.values():
+            self.stop_process(unit)
+
+
+@contextlib.contextmanager
+def _counting_restarts(unit: Unit) -> Iterator[None]:
+    """Count the restarts the charm asks the (simulated) Pebble for during one run."""
+    from scenario.mocking import _MockPebbleClient
+
+    original = _MockPebbleClient.restart_services
+
+    def restart_services(self, services, *args, **kwargs):
+        if SERVICE in services:
+            unit.restarts += 1
+        return original(self, services, *args, **kwargs)
+
+    _MockPebbleClient.restart_services = restart_services
+    try:
+        yield
+    finally:
+        _MockPebbleClient.restart_services = original
