@@ -108,14 +108,30 @@ class Admin:
 
     def committed_config(self) -> EnsembleConfig:
         # sync first: a follower may serve a stale /zookeeper/config right after a reconfig.
-        self.client.sync(CONFIG_ZNODE)
-        data, _ = self.client.get(CONFIG_ZNODE)
+        self.client.retry(self.client.sync, CONFIG_ZNODE)
+        data, _ = self.client.retry(self.client.get, CONFIG_ZNODE)
         return EnsembleConfig.parse(data.decode())
 
     def reconfig(self, joining: list[str], leaving: list[int]) -> EnsembleConfig:
-        data, _ = self.client.reconfig(
-            joining=",".join(joining) or None,
-            leaving=",".join(str(i) for i in leaving) or None,
-            new_members=None,
-        )
-        return EnsembleConfig.parse(data.decode())
+        """Apply one incremental reconfig, safe to call again after any failure."""
+        from kazoo.exceptions import ConnectionLoss
+
+        try:
+            data, _ = self.client.reconfig(
+                joining=",".join(joining) or None,
+                leaving=",".join(str(i) for i in leaving) or None,
+                new_members=None,
+            )
+            return EnsembleConfig.parse(data.decode())
+        except ConnectionLoss:
+            # Removing the ZooKeeper leader drops the connection after the change committed:
+            # look before trying again.
+            committed = self.committed_config()
+            if _applied(committed, joining, leaving):
+                return committed
+            raise
+
+
+def _applied(committed: EnsembleConfig, joining: list[str], leaving: list[int]) -> bool:
+    lines = {server.line for server in committed.servers}
+    return all(line in lines for line in joining) and not committed.ids & set(leaving)

@@ -206,7 +206,9 @@ class ZooKeeperCharm(ops.CharmBase):
         elif not self.health.serving:
             event.add_status(ops.WaitingStatus("zookeeper started, waiting for quorum"))
         else:
-            event.add_status(ops.ActiveStatus(f"{self.health.mode}, {self.health.voters} members"))
+            voters = self.health.voters
+            members = f"{voters} member" + ("s" if voters != 1 else "")
+            event.add_status(ops.ActiveStatus(f"{self.health.mode}, {members}"))
 
     def _on_get_super_password(self, event: ops.ActionEvent) -> None:
         peers = self.model.get_relation(PEER)
