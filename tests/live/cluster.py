@@ -135,8 +135,10 @@ class Unit:
 class Cluster:
     """Units of one application, the Juju state they share, and their real servers."""
 
-    def __init__(self, workdir: Path, config: dict | None = None):
+    def __init__(self, workdir: Path, config: dict | None = None, autostart: bool = True):
         self.workdir = Path(workdir)
+        # False: record each unit's plan but start nothing (benches start all at once).
+        self.autostart = autostart
         self.config = dict(config or {"jvm-heap-mb": 128})
         self.units: dict[int, Unit] = {}
         self.leader: int | None = None
@@ -252,6 +254,9 @@ class Cluster:
     def _sync_process(self, unit: Unit, plan: pebble.Plan) -> None:
         service = plan.services.get(SERVICE)
         if service is None:
+            return
+        if not self.autostart:
+            unit.command = service.command
             return
         if unit.alive and (service.command != unit.command or unit.restarts):
             self.stop_process(unit)

@@ -1,0 +1,51 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything else is a step of theirs.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian/Ubuntu packages the live tests and the demo run ZooKeeper from.
+APT_PACKAGES := zookeeper libservlet-api-java default-jre-headless
+
+.PHONY: test demo deps venv lint unit live integration bench clean
+
+test: deps venv lint unit live
+
+demo: deps venv
+	$(PY) demo.py
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get install -y --no-install-recommends $$missing \
+		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y --no-install-recommends $$missing; }; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) tools/validate_yaml.py
+
+unit: venv
+	$(PY) -m pytest tests/unit -q
+
+live: deps venv
+	$(PY) -m pytest tests/live -q
+
+integration: venv
+	$(PY) -m pytest tests/integration -q
+
+bench: deps venv
+	$(PY) bench/bootstrap.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
