@@ -25,6 +25,7 @@ class Health:
     serving: bool
     mode: str | None = None
     voters: int = 0
+    voter_ids: frozenset[int] = frozenset()
     outstanding_requests: int = 0
     zxid: int = 0
     connections: int = 0
@@ -34,10 +35,12 @@ class Health:
         if srvr.get("error") or "server_stats" not in srvr:
             return cls(serving=False)
         stats = srvr["server_stats"]
+        voter_ids = frozenset(int(i) for i in voting_view.get("current_config") or {})
         return cls(
             serving=True,
             mode=stats.get("server_state"),
-            voters=len(voting_view.get("current_config") or {}),
+            voters=len(voter_ids),
+            voter_ids=voter_ids,
             outstanding_requests=stats.get("outstanding_requests", 0),
             zxid=stats.get("last_processed_zxid", 0),
             connections=stats.get("num_alive_client_connections", 0),
@@ -68,15 +71,24 @@ class AdminError(Exception):
 
 @contextlib.contextmanager
 def session(
-    super_password: str, host: str = "127.0.0.1", port: int = CLIENT_PORT, timeout: float = 10.0
+    super_password: str,
+    host: str = "127.0.0.1",
+    port: int = CLIENT_PORT,
+    timeout: float = 10.0,
+    fallbacks: tuple[str, ...] = (),
 ) -> Iterator[Admin]:
-    """One authenticated kazoo session as the charm's super user, closed on exit."""
+    """One authenticated kazoo session as the charm's super user, closed on exit.
+
+    The local server is tried first; `fallbacks` (other members) if it is not serving.
+    """
     from kazoo.client import KazooClient  # kazoo is slow to import; only hooks that talk pay
     from kazoo.exceptions import KazooException
     from kazoo.handlers.threading import KazooTimeoutError
 
+    hosts = ",".join(f"{h}:{port}" for h in dict.fromkeys((host, *fallbacks)))
     client = KazooClient(
-        hosts=f"{host}:{port}",
+        hosts=hosts,
+        randomize_hosts=False,
         timeout=timeout,
         sasl_options={
             "mechanism": "DIGEST-MD5",
@@ -90,7 +102,7 @@ def session(
         client.start(timeout=timeout)
     except (KazooTimeoutError, KazooException) as exc:
         client.close()
-        raise AdminError(f"cannot reach ZooKeeper at {host}:{port}: {exc!r}") from exc
+        raise AdminError(f"cannot reach ZooKeeper at {hosts}: {exc!r}") from exc
     try:
         yield Admin(client)
     except KazooException as exc:
@@ -114,15 +126,14 @@ class Admin:
 
     def reconfig(self, joining: list[str], leaving: list[int]) -> EnsembleConfig:
         """Apply one incremental reconfig, safe to call again after any failure."""
-        from kazoo.exceptions import ConnectionLoss
+        from kazoo.exceptions import ConnectionLoss, NewConfigNoQuorumError, ReconfigInProcessError
+        from kazoo.retry import KazooRetry
 
+        # Another unit (a departing one, in its stop hook) may be reconfiguring right now.
+        busy = KazooRetry(max_tries=12, delay=0.1, backoff=1.5, max_delay=2, ignore_expire=False)
+        busy.retry_exceptions = (ReconfigInProcessError, NewConfigNoQuorumError)
         try:
-            data, _ = self.client.reconfig(
-                joining=",".join(joining) or None,
-                leaving=",".join(str(i) for i in leaving) or None,
-                new_members=None,
-            )
-            return EnsembleConfig.parse(data.decode())
+            return busy(self._reconfig_once, joining, leaving)
         except ConnectionLoss:
             # Removing the ZooKeeper leader drops the connection after the change committed:
             # look before trying again.
@@ -130,6 +141,17 @@ class Admin:
             if _applied(committed, joining, leaving):
                 return committed
             raise
+
+    def _reconfig_once(self, joining: list[str], leaving: list[int]) -> EnsembleConfig:
+        committed = self.committed_config()
+        if _applied(committed, joining, leaving):
+            return committed  # an earlier attempt (or another unit) already did it
+        data, _ = self.client.reconfig(
+            joining=",".join(joining) or None,
+            leaving=",".join(str(i) for i in leaving) or None,
+            new_members=None,
+        )
+        return EnsembleConfig.parse(data.decode())
 
 
 def _applied(committed: EnsembleConfig, joining: list[str], leaving: list[int]) -> bool:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 
 import ops
 
 import admin
 import render
 from config import CharmConfig, InvalidConfigError, parse
-from ensemble import EnsembleConfig, myid, ordinal_of, server_for
+from ensemble import EnsembleConfig, Role, Server, myid, ordinal_of, plan_membership, server_for
 from layout import K8S, SUPER_USER, Layout
 from state import (
     CONTAINER,
@@ -27,7 +28,12 @@ from workload import Workload
 
 logger = logging.getLogger(__name__)
 
-BOOTSTRAP_DYNAMIC_FILE = "zoo.cfg.dynamic"
+# The dynamic file the charm writes to start a server; ZooKeeper writes the versioned ones.
+START_DYNAMIC_FILE = "zoo.cfg.dynamic"
+# A joiner syncs in seconds; past this the leader adds it on a later hook.
+JOIN_SYNC_TIMEOUT = 60.0
+# Enough reconfig steps for any scale change of a 7-member ensemble in one hook.
+MAX_RECONFIG_STEPS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +45,11 @@ class Inputs:
     cluster: ClusterAppData
     secret: InternalSecret
 
+    @property
+    def published(self) -> EnsembleConfig | None:
+        members = self.cluster.members
+        return None if members is None else EnsembleConfig.parse("\n".join(members))
+
 
 class ZooKeeperCharm(ops.CharmBase):
     # Live tests swap this for a loopback layout; nothing else differs.
@@ -46,6 +57,7 @@ class ZooKeeperCharm(ops.CharmBase):
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
+        self._held: str | None = None  # why membership could not converge this hook
         self.workload = Workload(self.unit.get_container(CONTAINER), self.layout)
         self.ordinal = ordinal_of(self.unit.name)
         self.address = self.layout.address(self.app.name, self.model.name, self.ordinal)
@@ -65,6 +77,7 @@ class ZooKeeperCharm(ops.CharmBase):
             self.on[PEER].relation_departed,
         ):
             framework.observe(event, self._reconcile)
+        framework.observe(self.on.stop, self._on_stop)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.get_super_password_action, self._on_get_super_password)
 
@@ -101,7 +114,7 @@ class ZooKeeperCharm(ops.CharmBase):
         """One probe of this unit's admin server per hook."""
         if not self.workload.reachable or not self.workload.running():
             return admin.NOT_RUNNING
-        return admin.probe(self.layout.admin_host(self.address))
+        return admin.probe(self.layout.local_host(self.address))
 
     # -- reconcile ----------------------------------------------------------------------
 
@@ -123,9 +136,88 @@ class ZooKeeperCharm(ops.CharmBase):
         elif changed:
             self.workload.restart()
         self.__dict__.pop("health", None)
+        if not self._votes(inputs) and not self.health.serving:
+            self._await_sync()
         self._report(
             inputs.peers, MemberState.SERVING if self.health.serving else MemberState.STARTED
         )
+        if self.unit.is_leader():
+            self._converge(inputs)
+
+    def _on_stop(self, _: ops.StopEvent) -> None:
+        """A pod going away for good takes itself (and any fellow leaver) out of the vote first.
+
+        Scale-down lowers planned_units before Kubernetes stops the pods, and the pods of
+        scale N are ordinals 0..N-1: a unit at or past N is leaving, so remove it while its
+        server still runs and can ack. planned_units 0 is the whole app going: touch nothing.
+        A pod restarted for any other reason keeps its place.
+        """
+        planned = self.app.planned_units()
+        if planned < 1 or self.ordinal < planned:
+            return
+        inputs = self._gather()
+        if isinstance(inputs, Inputs):
+            self._converge(inputs)
+
+    def _votes(self, inputs: Inputs) -> bool:
+        published = inputs.published
+        return published is not None and myid(self.ordinal) in {s.id for s in published.voters}
+
+    def _await_sync(self) -> None:
+        """A joiner syncs in seconds: wait for it here so the leader can add it at once."""
+        deadline = time.monotonic() + JOIN_SYNC_TIMEOUT
+        while self.workload.running() and time.monotonic() < deadline:
+            self.__dict__.pop("health", None)
+            if self.health.serving:
+                return
+            time.sleep(0.5)
+
+    def _synced(self, peers: ops.Relation) -> frozenset[int]:
+        """Ordinals of units whose server last said it serves (this unit: asked just now)."""
+        synced = {
+            ordinal_of(unit.name)
+            for unit in peers.units
+            if peers.load(ClusterUnitData, unit).state is MemberState.SERVING
+        }
+        if self.health.serving:
+            synced.add(self.ordinal)
+        return frozenset(synced)
+
+    def _converge(self, inputs: Inputs) -> None:
+        """Step ZooKeeper's membership towards the units Juju plans, in one admin session."""
+        planned = self.app.planned_units()
+        synced = self._synced(inputs.peers)
+        joiners = {o: self._server(o) for o in synced}
+        published = inputs.published or EnsembleConfig(())
+        if not plan_membership(published, planned, synced, joiners).step:
+            self._held = plan_membership(published, planned, synced, joiners).held
+            return
+        others = tuple(s.address for s in published.servers if s.id != myid(self.ordinal))
+        local = self.layout.local_host(self.address)
+        try:
+            with admin.session(inputs.secret.super_password, local, fallbacks=others) as zk:
+                committed = zk.committed_config()
+                for _ in range(MAX_RECONFIG_STEPS):
+                    plan = plan_membership(committed, planned, synced, joiners)
+                    self._held = plan.held
+                    if not plan.step:
+                        break
+                    logger.info(
+                        "reconfig: adding %s, removing %s", plan.step.joining, plan.step.leaving
+                    )
+                    committed = zk.reconfig(
+                        [s.line for s in plan.step.joining], list(plan.step.leaving)
+                    )
+        except admin.AdminError as exc:
+            logger.warning("membership change deferred to the next hook: %s", exc)
+            self._held = "cannot reach ZooKeeper to change membership; retrying on the next hook"
+            return
+        if self.unit.is_leader():
+            inputs.cluster.members = [s.line for s in committed.servers]
+            inputs.peers.save(inputs.cluster, self.app)
+
+    def _server(self, ordinal: int, role: Role = Role.PARTICIPANT) -> Server:
+        return server_for(self.layout, self.app.name, self.model.name, ordinal, role)
 
     def _lead(self) -> None:
         """Leader duties that happen once: the internal secret and the bootstrap members."""
@@ -145,26 +237,30 @@ class ZooKeeperCharm(ops.CharmBase):
             # advance, so every unit of the deployment can start at once with the same
             # ensemble instead of joining one after another.
             cluster.bootstrap_members = list(range(max(self.app.planned_units(), 1)))
+            cluster.members = [self._server(o).line for o in cluster.bootstrap_members]
         peers.save(cluster, self.app)
 
     def _dynamic_file(self, inputs: Inputs) -> str | None:
-        """The dynamic config file to start with: ZooKeeper's own if it has one."""
+        """The dynamic config file this unit's server runs with.
+
+        ZooKeeper's own latest file if this unit votes (or its server runs); otherwise the
+        committed ensemble the leader published, plus this unit as an observer: a joiner
+        syncs as a non-voter and the leader then adds it (ZooKeeper's reconfig guide).
+        """
+        published = inputs.published
+        if published is None:
+            return None  # the leader has not published the ensemble yet
         on_disk = self.workload.read(self.layout.zoo_cfg)
         current = render.parse_properties(on_disk or "").get("dynamicConfigFile")
-        if current and self.workload.exists(current):
+        have_current = bool(current) and self.workload.exists(current)
+        if have_current and (self._votes(inputs) or self.workload.running()):
             return current
-        if self.ordinal in (inputs.cluster.bootstrap_members or []):
-            members = EnsembleConfig(
-                tuple(
-                    server_for(self.layout, self.app.name, self.model.name, ordinal)
-                    for ordinal in inputs.cluster.bootstrap_members
-                )
-            )
-            path = str(self.layout.conf_dir / BOOTSTRAP_DYNAMIC_FILE)
-            self.workload.ensure_dirs()
-            self.workload.write(path, members.render())
-            return path
-        return None
+        me = self._server(self.ordinal, Role.PARTICIPANT if self._votes(inputs) else Role.OBSERVER)
+        others = tuple(s for s in published.servers if s.id != me.id)
+        path = str(self.layout.conf_dir / START_DYNAMIC_FILE)
+        self.workload.ensure_dirs()
+        self.workload.write(path, EnsembleConfig((*others, me)).render())
+        return path
 
     def _write_files(self, inputs: Inputs, dynamic_file: str) -> bool:
         """Write what differs; True if the running server must restart to see it."""
@@ -181,9 +277,11 @@ class ZooKeeperCharm(ops.CharmBase):
                 self.workload.write(path, text, secret=path == layout.jaas)
                 changed = True
         zoo_cfg = render.zoo_cfg(inputs.config, layout, self.address, dynamic_file)
-        on_disk = self.workload.read(layout.zoo_cfg)
+        on_disk = self.workload.read(layout.zoo_cfg) or ""
         # ZooKeeper rewrites zoo.cfg itself; only a change in the charm's settings counts.
-        if on_disk is None or render.static_settings(on_disk) != render.static_settings(zoo_cfg):
+        if render.parse_properties(on_disk).get("dynamicConfigFile") != dynamic_file or (
+            render.static_settings(on_disk) != render.static_settings(zoo_cfg)
+        ):
             self.workload.write(layout.zoo_cfg, zoo_cfg)
             changed = True
         return changed
@@ -199,16 +297,25 @@ class ZooKeeperCharm(ops.CharmBase):
         if isinstance(inputs, ops.StatusBase):
             event.add_status(inputs)
             return
-        if not self.workload.exists(self.layout.myid):
-            event.add_status(ops.WaitingStatus("waiting to be added to the ensemble"))
+        if self._held:
+            event.add_status(ops.WaitingStatus(self._held))
+        if inputs.published is None:
+            event.add_status(ops.WaitingStatus("waiting for the leader to publish the ensemble"))
         elif not self.workload.running():
             event.add_status(ops.MaintenanceStatus("starting zookeeper"))
         elif not self.health.serving:
             event.add_status(ops.WaitingStatus("zookeeper started, waiting for quorum"))
+        elif not self._votes(inputs):
+            event.add_status(ops.WaitingStatus("in sync, waiting to be added to the ensemble"))
         else:
-            voters = self.health.voters
-            members = f"{voters} member" + ("s" if voters != 1 else "")
-            event.add_status(ops.ActiveStatus(f"{self.health.mode}, {members}"))
+            event.add_status(ops.ActiveStatus(self._serving_message()))
+
+    def _serving_message(self) -> str:
+        voters = self.health.voters
+        message = f"{self.health.mode}, {voters} member" + ("s" if voters != 1 else "")
+        if voters % 2 == 0:
+            message += f" (even: tolerates {voters // 2 - 1} failure(s), like {voters - 1})"
+        return message
 
     def _on_get_super_password(self, event: ops.ActionEvent) -> None:
         peers = self.model.get_relation(PEER)

@@ -102,3 +102,76 @@ class EnsembleConfig:
             elif key == "version":
                 version = int(value, 16)
         return cls(tuple(sorted(servers)), version)
+
+
+def ordinal_of_id(server_id: int) -> int:
+    return server_id - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One incremental reconfig: add these servers or remove these ids (never both)."""
+
+    joining: tuple[Server, ...] = ()
+    leaving: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.joining or self.leaving)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The next safe step towards the target membership, or why there is none."""
+
+    step: Step = Step()
+    # Set when membership differs from the target but no step is safe now.
+    held: str | None = None
+
+
+def _majority(alive: int, size: int) -> bool:
+    return alive > size // 2
+
+
+def plan_membership(
+    committed: EnsembleConfig,
+    planned_units: int,
+    synced: frozenset[int],
+    joiners: dict[int, Server],
+) -> Plan:
+    """Compute the next reconfig from ZooKeeper's committed config and what Juju says.
+
+    planned_units: the application's scale. On Kubernetes the pods of scale N are ordinals
+    0..N-1, so a voter whose ordinal is N or more is leaving, whatever the peer list says;
+    a voter below N is never removed, even if its peer data has not arrived.
+    synced: ordinals whose server reports it is serving (in sync with the leader).
+    joiners: ordinal -> the server line it started with, for units not yet voting.
+
+    Removals come first, one member at a time, because the pods are about to go; additions
+    take every synced joiner in one reconfig (each is already in sync, so none can stall the
+    new quorum).
+    """
+    if planned_units < 1 or not committed.servers:
+        # Application teardown or no view of the ensemble: touch nothing.
+        return Plan()
+    voters = {s.id for s in committed.voters}
+    leaving = sorted(i for i in voters if ordinal_of_id(i) >= planned_units)
+    if leaving:
+        victim = leaving[-1]
+        remaining = voters - {victim}
+        healthy = {i for i in voters if ordinal_of_id(i) in synced}
+        if not remaining:
+            return Plan(held=f"member {victim} is the last voter")
+        if not _majority(len(healthy), len(voters)) or not _majority(
+            len(healthy & remaining), len(remaining)
+        ):
+            return Plan(
+                held=f"cannot remove member {victim} safely: "
+                f"{len(healthy)} of {len(voters)} members in sync"
+            )
+        return Plan(Step(leaving=(victim,)))
+    adding = tuple(
+        dataclasses.replace(server, role=Role.PARTICIPANT)
+        for ordinal, server in sorted(joiners.items())
+        if ordinal < planned_units and ordinal in synced and server.id not in voters
+    )
+    return Plan(Step(joining=adding)) if adding else Plan()

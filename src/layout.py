@@ -91,7 +91,8 @@ class Layout:
     def bind_host(self, address: str) -> str:
         return address if self.per_unit_bind else "0.0.0.0"
 
-    def admin_host(self, address: str) -> str:
+    def local_host(self, address: str) -> str:
+        """Where the charm reaches its own server (client port, admin server)."""
         return address if self.per_unit_bind else "127.0.0.1"
 
 

@@ -51,7 +51,7 @@ def zoo_cfg(config: CharmConfig, layout: Layout, address: str, dynamic_file: str
         "autopurge.snapRetainCount": config.autopurge_snap_retain_count,
         "4lw.commands.whitelist": "ruok,srvr,mntr",
         "admin.enableServer": "true",
-        "admin.serverAddress": layout.admin_host(address),
+        "admin.serverAddress": layout.local_host(address),
         "admin.serverPort": ADMIN_PORT,
         "quorumListenOnAllIPs": str(not layout.per_unit_bind).lower(),
         # requireClientAuthScheme alone does not enforce on 3.8; enforce.auth does.

@@ -37,6 +37,8 @@ class ClusterAppData(_Databag):
     # Ordinals of the units that formed the ensemble. Set once; after that ZooKeeper's
     # committed config, not Juju, says who votes.
     bootstrap_members: list[int] | None = None
+    # The last committed ensemble the leader saw (server lines): what a joiner starts with.
+    members: list[str] | None = None
 
 
 class ClusterUnitData(_Databag):

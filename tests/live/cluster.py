@@ -129,7 +129,7 @@ class Unit:
         return self.process is not None and self.process.poll() is None
 
     def health(self) -> admin.Health:
-        return admin.probe(self.layout.admin_host(self.address), timeout=1.0)
+        return admin.probe(self.layout.local_host(self.address), timeout=1.0)
 
 
 class Cluster:
