@@ -189,9 +189,9 @@ class ZooKeeperCharm(ops.CharmBase):
         synced = self._synced(inputs.peers)
         joiners = {o: self._server(o) for o in synced}
         published = inputs.published or EnsembleConfig(())
-        if not plan_membership(published, planned, synced, joiners).step:
-            self._held = plan_membership(published, planned, synced, joiners).held
-            return
+        expected = plan_membership(published, planned, synced, joiners)
+        if not expected.step and not expected.held:
+            return  # what the leader last saw is what Juju plans: no session needed
         others = tuple(s.address for s in published.servers if s.id != myid(self.ordinal))
         local = self.layout.local_host(self.address)
         try:

@@ -142,6 +142,8 @@ class Cluster:
         self.config = dict(config or {"jvm-heap-mb": 128})
         self.units: dict[int, Unit] = {}
         self.leader: int | None = None
+        # Juju's planned_units(); None: as many as there are units.
+        self.planned: int | None = None
         self.app_data: dict[str, str] = {}
         self.secrets: frozenset[testing.Secret] = frozenset()
         self._meta, self._config_meta, self._actions = (
@@ -191,7 +193,7 @@ class Cluster:
             relations={peer},
             containers={container},
             secrets=set(self.secrets),
-            planned_units=len(self.units),
+            planned_units=len(self.units) if self.planned is None else self.planned,
             model=testing.Model(name=MODEL),
         )
 
@@ -210,7 +212,7 @@ class Cluster:
         unit = self.units[ordinal]
         ctx = self._context(unit)
         state = self._state(unit)
-        with _counting_restarts(unit):
+        with self._real_pebble(unit):
             if event == "action":
                 out = ctx.run(ctx.on.action(kwargs.pop("name"), **kwargs), state)
             else:
@@ -218,8 +220,7 @@ class Cluster:
                 args = [state.get_container("zookeeper")] if event == "pebble_ready" else []
                 if event.startswith("relation_"):
                     args = [state.get_relation(1)]
-                out = hook(*args, **kwargs)
-                out = ctx.run(out, state)
+                out = ctx.run(hook(*args, **kwargs), state)
         relation = out.get_relation(1)
         if unit.ordinal == self.leader:
             self.app_data = dict(relation.local_app_data)
@@ -228,8 +229,6 @@ class Cluster:
         container = out.get_container("zookeeper")
         unit.layers = dict(container.layers)
         unit.status = out.unit_status
-        self._sync_process(unit, container.plan)
-        self.last_context = ctx
         return out
 
     def deploy(self, size: int) -> None:
@@ -244,6 +243,39 @@ class Cluster:
             for event in ("config_changed", "start", "pebble_ready"):
                 self.run(ordinal, event)
 
+    def scale(self, size: int) -> None:
+        """`juju scale-application` as Kubernetes and Juju carry it out."""
+        current = sorted(self.units)
+        if size > len(current):
+            joiners = list(range(len(current), size))
+            for ordinal in joiners:
+                self.add_unit(ordinal)
+            self.planned = size
+            for ordinal in joiners:
+                for event in ("install", "config_changed", "start", "pebble_ready"):
+                    self.run(ordinal, event)
+            for ordinal in joiners:
+                self.run(self.leader, "relation_joined", remote_unit=ordinal)
+                self.run(self.leader, "relation_changed", remote_unit=ordinal)
+            return
+        leaving = [o for o in current if o >= size]
+        # planned_units drops at once; then each departing pod's stop hook runs while its
+        # server still runs; then Kubernetes stops the pods together.
+        self.planned = size
+        for ordinal in sorted(leaving, reverse=True):
+            self.run(ordinal, "stop")
+        for ordinal in leaving:
+            self.stop_process(self.units.pop(ordinal))
+        if self.leader in leaving:
+            self.leader = min(self.units)
+            self.run(self.leader, "leader_elected")
+        for ordinal in leaving:
+            for remaining in sorted(self.units):
+                self.run(
+                    remaining, "relation_departed", remote_unit=ordinal, departing_unit=ordinal
+                )
+        self.planned = None
+
     def settle(self) -> None:
         """An update-status round, so each unit reports what its server says now."""
         for ordinal in sorted(self.units):
@@ -251,18 +283,55 @@ class Cluster:
 
     # -- Pebble's side ------------------------------------------------------------------
 
-    def _sync_process(self, unit: Unit, plan: pebble.Plan) -> None:
-        service = plan.services.get(SERVICE)
-        if service is None:
-            return
-        if not self.autostart:
-            unit.command = service.command
-            return
-        if unit.alive and (service.command != unit.command or unit.restarts):
-            self.stop_process(unit)
-        if not unit.alive:
-            self.start_process(unit, service.command)
-        unit.restarts = 0
+    @contextlib.contextmanager
+    def _real_pebble(self, unit: Unit) -> Iterator[None]:
+        """Make the simulated Pebble of one run start and stop the unit's real server."""
+        from scenario.mocking import _MockPebbleClient
+
+        cluster, names = self, ("replan_services", "start_services", "restart_services")
+        originals = {name: getattr(_MockPebbleClient, name) for name in names}
+
+        def run_plan(client, restart: bool) -> None:
+            service = client.get_plan().services.get(SERVICE)
+            if service is None:
+                return
+            if not cluster.autostart:
+                unit.command = service.command
+                return
+            if unit.alive and (restart or service.command != unit.command):
+                cluster.stop_process(unit)
+            if not unit.alive:
+                cluster.start_process(unit, service.command)
+
+        def replan_services(client, *args, **kwargs):
+            originals["replan_services"](client, *args, **kwargs)
+            run_plan(client, restart=False)
+
+        def start_services(client, services, *args, **kwargs):
+            result = originals["start_services"](client, services, *args, **kwargs)
+            if SERVICE in services:
+                run_plan(client, restart=False)
+            return result
+
+        def restart_services(client, services, *args, **kwargs):
+            result = originals["restart_services"](client, services, *args, **kwargs)
+            if SERVICE in services:
+                unit.restarts += 1
+                run_plan(client, restart=True)
+            return result
+
+        patched = {
+            "replan_services": replan_services,
+            "start_services": start_services,
+            "restart_services": restart_services,
+        }
+        for name, function in patched.items():
+            setattr(_MockPebbleClient, name, function)
+        try:
+            yield
+        finally:
+            for name, function in originals.items():
+                setattr(_MockPebbleClient, name, function)
 
     def start_process(self, unit: Unit, command: str | None = None) -> None:
         command = command or unit.command
@@ -316,22 +385,3 @@ class Cluster:
     def stop(self) -> None:
         for unit in self.units.values():
             self.stop_process(unit)
-
-
-@contextlib.contextmanager
-def _counting_restarts(unit: Unit) -> Iterator[None]:
-    """Count the restarts the charm asks the (simulated) Pebble for during one run."""
-    from scenario.mocking import _MockPebbleClient
-
-    original = _MockPebbleClient.restart_services
-
-    def restart_services(self, services, *args, **kwargs):
-        if SERVICE in services:
-            unit.restarts += 1
-        return original(self, services, *args, **kwargs)
-
-    _MockPebbleClient.restart_services = restart_services
-    try:
-        yield
-    finally:
-        _MockPebbleClient.restart_services = original

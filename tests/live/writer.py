@@ -1,0 +1,67 @@
+"""A client that writes sequential znodes without pause, as a user's app would."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import KazooException
+
+
+class Writer:
+    """Writes /writes/w-<seq> in a loop; remembers what was acknowledged and what it saw."""
+
+    def __init__(self, hosts: str, password: str, path: str = "/writes"):
+        self.path = path
+        self.acknowledged: list[str] = []
+        self.errors = 0
+        self.expirations = 0
+        self.max_gap = 0.0
+        self._stop = threading.Event()
+        self.client = KazooClient(
+            hosts=hosts,
+            timeout=10,
+            sasl_options={"mechanism": "DIGEST-MD5", "username": "super", "password": password},
+            connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5},
+        )
+        self.client.add_listener(self._on_state)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _on_state(self, state: KazooState) -> None:
+        if state == KazooState.LOST:
+            self.expirations += 1
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                created = self.client.create(f"{self.path}/w-", b"x", sequence=True)
+            except KazooException:
+                self.errors += 1
+                time.sleep(0.01)  # back off while the client reconnects
+                continue
+            now = time.monotonic()
+            self.max_gap = max(self.max_gap, now - last)
+            last = now
+            self.acknowledged.append(created)
+
+    def __enter__(self) -> Writer:
+        self.client.start(timeout=15)
+        self.client.ensure_path(self.path)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def missing(self) -> list[str]:
+        """Acknowledged writes that are not readable now."""
+        self.client.sync(self.path)
+        present = {f"{self.path}/{child}" for child in self.client.get_children(self.path)}
+        return [p for p in self.acknowledged if p not in present]
+
+    def close(self) -> None:
+        self.client.stop()
+        self.client.close()
