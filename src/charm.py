@@ -131,10 +131,12 @@ class ZooKeeperCharm(ops.CharmBase):
         self.workload.ensure_dirs()
         changed = self._write_files(inputs, dynamic_file)
         layer_changed = self.workload.apply_layer(render.pebble_layer(inputs.config, self.layout))
-        if not self.workload.running() or layer_changed:
+        if not self.workload.running():
             self.workload.start()
         elif changed:
             self.workload.restart()
+        elif layer_changed:
+            self.workload.start()  # replan restarts what changed
         self.__dict__.pop("health", None)
         if not self._votes(inputs) and not self.health.serving:
             self._await_sync()
@@ -237,6 +239,7 @@ class ZooKeeperCharm(ops.CharmBase):
             # advance, so every unit of the deployment can start at once with the same
             # ensemble instead of joining one after another.
             cluster.bootstrap_members = list(range(max(self.app.planned_units(), 1)))
+        if cluster.members is None:
             cluster.members = [self._server(o).line for o in cluster.bootstrap_members]
         peers.save(cluster, self.app)
 

@@ -132,6 +132,8 @@ def jvm_flags(config: CharmConfig, layout: Layout) -> list[str]:
     )
     return [
         f"-Xmx{config.jvm_heap_mb}m",
+        # A fixed heap: ZooKeeper keeps its whole tree in memory, resizing only adds pauses.
+        f"-Xms{config.jvm_heap_mb}m",
         "-XX:+ExitOnOutOfMemoryError",
         f"-Djava.security.auth.login.config={layout.jaas}",
         f"-Dzookeeper.superUser={SUPER_USER}",

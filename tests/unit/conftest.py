@@ -1,8 +1,17 @@
+import os
+import pathlib
+
 import pytest
 from ops import testing
 
+import admin
 from charm import ZooKeeperCharm
+from layout import ADMIN_PORT, K8S
 from state import INTERNAL_SECRET_LABEL, InternalSecret
+
+# Any mtime the charm's own writes cannot produce: files aged to this and still carrying it
+# afterwards were not rewritten (no sleeps needed to tell writes apart).
+LONG_AGO_NS = 1_000_000_000 * 10**9
 
 
 @pytest.fixture
@@ -30,3 +39,119 @@ def internal_secret():
         owner="app",
         label=INTERNAL_SECRET_LABEL,
     )
+
+
+class AdminServer:
+    """Stands in for a member's admin server: there is no ZooKeeper in unit tests.
+
+    Only `admin.probe`, the thin HTTP shell, is replaced; set `health` to what the server
+    should answer. `asked` records the hosts the charm asked.
+    """
+
+    def __init__(self):
+        self.health = admin.Health(serving=True, mode="leader", voters=3)
+        self.asked: list[str] = []
+
+    def probe(self, host, port=ADMIN_PORT, timeout=3.0):
+        self.asked.append(host)
+        return self.health
+
+
+@pytest.fixture(autouse=True)
+def admin_server(monkeypatch):
+    server = AdminServer()
+    monkeypatch.setattr(admin, "probe", server.probe)
+    return server
+
+
+@pytest.fixture(autouse=True)
+def no_zookeeper_sessions(monkeypatch):
+    """A tripwire, not a fake: a unit test that makes the charm open a kazoo session would
+    otherwise wait out a connection timeout against whatever listens on 2181."""
+
+    def session(*args, **kwargs):
+        raise AssertionError("unit tests have no ZooKeeper: the charm tried admin.session()")
+
+    monkeypatch.setattr(admin, "session", session)
+
+
+class Disk:
+    """The unit's storage as the test sees it: the tmp dir behind the container's mount."""
+
+    def __init__(self, root: pathlib.Path):
+        self.root = root
+
+    def __truediv__(self, path) -> pathlib.Path:
+        """A path inside the container (absolute, or relative to the mount) on this disk."""
+        path = pathlib.PurePosixPath(path)
+        return self.root / (path.relative_to(K8S.storage) if path.is_absolute() else path)
+
+    def files(self) -> dict[str, tuple[bytes, int, int]]:
+        """Every file under the mount: content, mtime and mode, to compare before and after."""
+        return {
+            str(p.relative_to(self.root)): (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode)
+            for p in sorted(self.root.rglob("*"))
+            if p.is_file()
+        }
+
+    def age(self) -> None:
+        """Backdate every file so that any later write shows in its mtime."""
+        for p in self.root.rglob("*"):
+            os.utime(p, ns=(LONG_AGO_NS, LONG_AGO_NS))
+
+    def zookeeper_takes_over(self, version: int = 0x100000000) -> str:
+        """Do what a started server does: write zoo.cfg.dynamic.<hex> and rewrite zoo.cfg.
+
+        Returns the new dynamic file's path inside the container.
+        """
+        zoo_cfg = self / K8S.zoo_cfg
+        text = zoo_cfg.read_text()
+        current = next(
+            line.partition("=")[2].strip()
+            for line in text.splitlines()
+            if line.startswith("dynamicConfigFile=")
+        )
+        versioned = f"{K8S.zoo_cfg}.dynamic.{version:x}"
+        members = (self / current).read_text()
+        (self / versioned).write_text(f"{members}version={version:x}\n")
+        zoo_cfg.write_text(zookeeper_rewrite(text, versioned))
+        return versioned
+
+
+@pytest.fixture
+def disk(storage):
+    return Disk(storage)
+
+
+@pytest.fixture
+def new_disk(tmp_path_factory):
+    """Storage for another unit of the same test."""
+    return lambda: Disk(tmp_path_factory.mktemp("unit"))
+
+
+@pytest.fixture
+def zookeeper_rewrites():
+    return zookeeper_rewrite
+
+
+ZOOKEEPER_DROPS = ("dynamicConfigFile", "clientPort", "clientPortAddress")
+
+
+def zookeeper_rewrite(zoo_cfg: str, dynamic_file: str) -> str:
+    """zoo.cfg as ZooKeeper rewrites it on start and after each reconfig.
+
+    It reloads the properties, drops the keys it now keeps in the dynamic file (client
+    address, server lines), writes the rest back in another order with a comment line, and
+    points dynamicConfigFile at the versioned file it wrote itself.
+    """
+    kept = []
+    for raw in zoo_cfg.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key = line.partition("=")[0].strip()
+        if key in ZOOKEEPER_DROPS or key.startswith("server."):
+            continue
+        kept.append(line)
+    body = "".join(f"{line}\n" for line in sorted(kept))
+    return f"#Sat Nov 21 23:59:59 UTC 2026\n{body}dynamicConfigFile={dynamic_file}\n"

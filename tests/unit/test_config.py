@@ -1,0 +1,131 @@
+"""The config model: what `juju config` accepts, and what it says when it refuses."""
+
+import pathlib
+
+import pytest
+import yaml
+
+from config import CharmConfig, InvalidConfigError, LogLevel, parse
+
+CONFIG_YAML = yaml.safe_load(
+    (pathlib.Path(__file__).parents[2] / "config.yaml").read_text(encoding="utf-8")
+)["options"]
+
+# option, lowest allowed, highest allowed (the ranges config.yaml promises)
+BOUNDS = [
+    ("tick-time", 100, 60000),
+    ("init-limit", 1, 1000),
+    ("sync-limit", 1, 1000),
+    ("max-client-connections", 0, 100000),
+    ("jvm-heap-mb", 128, 65536),
+    ("autopurge-interval-hours", 1, 720),
+    ("autopurge-snap-retain-count", 3, 100),
+]
+INT_OPTIONS = [option for option, _, _ in BOUNDS]
+LEVELS_MESSAGE = "log-level must be one of DEBUG, INFO, WARN or ERROR"
+
+
+def value_of(config: CharmConfig, option: str):
+    return getattr(config, option.replace("-", "_"))
+
+
+def test_no_options_gives_the_config_yaml_defaults():
+    config = parse({})
+    for option, spec in CONFIG_YAML.items():
+        assert value_of(config, option) == spec["default"], option
+
+
+def test_model_and_config_yaml_name_the_same_options():
+    model_options = {field.replace("_", "-") for field in CharmConfig.model_fields}
+    assert model_options == set(CONFIG_YAML)
+    assert set(INT_OPTIONS) | {"log-level"} == set(CONFIG_YAML)
+
+
+def test_config_yaml_defaults_are_accepted_as_juju_sends_them():
+    defaults = {option: spec["default"] for option, spec in CONFIG_YAML.items()}
+    assert parse(defaults) == parse({})
+
+
+@pytest.mark.parametrize(("option", "low", "high"), BOUNDS)
+def test_config_yaml_description_states_the_range(option, low, high):
+    description = CONFIG_YAML[option]["description"]
+    assert str(low) in description
+    assert str(high) in description
+
+
+@pytest.mark.parametrize(("option", "low", "high"), BOUNDS)
+@pytest.mark.parametrize("edge", ["low", "high"])
+def test_first_and_last_allowed_values_are_accepted(option, low, high, edge):
+    value = low if edge == "low" else high
+    assert value_of(parse({option: value}), option) == value
+
+
+@pytest.mark.parametrize(("option", "low", "high"), BOUNDS)
+@pytest.mark.parametrize("edge", ["below", "above"])
+def test_one_beyond_the_range_is_rejected_naming_option_and_range(option, low, high, edge):
+    value = low - 1 if edge == "below" else high + 1
+    with pytest.raises(InvalidConfigError) as error:
+        parse({option: value})
+    assert str(error.value) == f"{option} must be between {low} and {high}"
+
+
+@pytest.mark.parametrize("level", ["TRACE", "WARNING", "FATAL", ""])
+def test_unknown_log_level_is_rejected_listing_the_levels(level):
+    with pytest.raises(InvalidConfigError) as error:
+        parse({"log-level": level})
+    assert str(error.value) == LEVELS_MESSAGE
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("debug", LogLevel.DEBUG),
+        ("info", LogLevel.INFO),
+        ("Warn", LogLevel.WARN),
+        ("error", LogLevel.ERROR),
+        ("ERROR", LogLevel.ERROR),
+    ],
+)
+def test_log_level_is_case_insensitive(given, expected):
+    assert parse({"log-level": given}).log_level is expected
+
+
+@pytest.mark.parametrize("option", INT_OPTIONS)
+@pytest.mark.parametrize("value", ["2000", 2000.5, 200.0, True, None, [200]])
+def test_a_number_option_given_something_else_says_so(option, value):
+    with pytest.raises(InvalidConfigError) as error:
+        parse({option: value})
+    assert str(error.value) == f"{option} must be a whole number"
+
+
+@pytest.mark.parametrize("value", [3, None, ["INFO"]])
+def test_a_log_level_that_is_not_text_is_rejected(value):
+    with pytest.raises(InvalidConfigError) as error:
+        parse({"log-level": value})
+    assert str(error.value) == LEVELS_MESSAGE
+
+
+def test_several_bad_options_are_named_together():
+    with pytest.raises(InvalidConfigError) as error:
+        parse({"tick-time": 99, "log-level": "LOUD", "jvm-heap-mb": "big", "init-limit": 5})
+    message = str(error.value)
+    assert message == "; ".join(
+        [
+            "jvm-heap-mb must be a whole number",
+            LEVELS_MESSAGE,
+            "tick-time must be between 100 and 60000",
+        ]
+    )
+    assert "init-limit" not in message
+
+
+def test_invalid_config_error_is_a_value_error():
+    # The charm catches InvalidConfigError; callers that catch ValueError still work.
+    with pytest.raises(ValueError, match="sync-limit must be between 1 and 1000"):
+        parse({"sync-limit": 0})
+
+
+def test_parsed_config_cannot_be_changed_afterwards():
+    config = parse({})
+    with pytest.raises(ValueError, match="frozen"):
+        config.tick_time = 5

@@ -1,0 +1,356 @@
+"""What the charm writes for ZooKeeper: zoo.cfg, jaas.conf, the log config and the Pebble layer."""
+
+import dataclasses
+import json
+import re
+import shlex
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import render
+from config import parse
+from layout import K8S, Layout
+
+ADDRESS = "zookeeper-k8s-0.zookeeper-k8s-endpoints.prod.svc.cluster.local"
+DYNAMIC = "/var/lib/zookeeper/conf/zoo.cfg.dynamic"
+SUPER_PW = "Sup3rSecretPassw0rdXXXXXXXXXXXXX"
+SYNC_PW = "Sync5ecretPassw0rdYYYYYYYYYYYYYY"
+LOG4J = dataclasses.replace(K8S, logging="log4j")
+
+
+def zoo_cfg(layout: Layout = K8S, dynamic_file: str = DYNAMIC, **options) -> dict[str, str]:
+    text = render.zoo_cfg(parse(options), layout, ADDRESS, dynamic_file)
+    return render.parse_properties(text)
+
+
+def zoo_cfg_text(**options) -> str:
+    return render.zoo_cfg(parse(options), K8S, ADDRESS, DYNAMIC)
+
+
+# -- zoo.cfg --------------------------------------------------------------------------------
+
+
+def test_zoo_cfg_enables_dynamic_reconfiguration_from_the_given_file():
+    cfg = zoo_cfg(dynamic_file="/var/lib/zookeeper/conf/zoo.cfg.dynamic.200000003")
+    assert cfg["reconfigEnabled"] == "true"
+    assert cfg["standaloneEnabled"] == "false"
+    assert cfg["dynamicConfigFile"] == "/var/lib/zookeeper/conf/zoo.cfg.dynamic.200000003"
+
+
+def test_zoo_cfg_leaves_membership_to_the_dynamic_file():
+    cfg = zoo_cfg()
+    assert not [key for key in cfg if key.startswith("server.")]
+    assert "clientPort" not in cfg
+
+
+def test_zoo_cfg_keys_are_unique():
+    keys = [line.partition("=")[0] for line in zoo_cfg_text().splitlines()]
+    assert len(keys) == len(set(keys))
+
+
+def test_zoo_cfg_allows_exactly_three_four_letter_words():
+    assert zoo_cfg()["4lw.commands.whitelist"] == "ruok,srvr,mntr"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, {"tickTime": "2000", "initLimit": "10", "syncLimit": "5", "maxClientCnxns": "60"}),
+        (
+            {"tick-time": 3000, "init-limit": 20, "sync-limit": 7, "max-client-connections": 0},
+            {"tickTime": "3000", "initLimit": "20", "syncLimit": "7", "maxClientCnxns": "0"},
+        ),
+    ],
+)
+def test_zoo_cfg_timing_and_connections_come_from_config(options, expected):
+    cfg = zoo_cfg(**options)
+    assert {key: cfg[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize(("hours", "retain"), [(24, 3), (1, 100), (720, 7)])
+def test_zoo_cfg_autopurge_comes_from_config(hours, retain):
+    cfg = zoo_cfg(**{"autopurge-interval-hours": hours, "autopurge-snap-retain-count": retain})
+    assert cfg["autopurge.purgeInterval"] == str(hours)
+    assert cfg["autopurge.snapRetainCount"] == str(retain)
+
+
+def test_zoo_cfg_data_dir_is_on_the_storage():
+    assert zoo_cfg()["dataDir"] == "/var/lib/zookeeper/data"
+
+
+def test_zoo_cfg_admin_server_listens_on_loopback_only():
+    cfg = zoo_cfg()
+    assert cfg["admin.enableServer"] == "true"
+    assert cfg["admin.serverAddress"] == "127.0.0.1"
+    assert cfg["admin.serverPort"] == "8080"
+
+
+def test_zoo_cfg_enforces_client_authentication():
+    cfg = zoo_cfg()
+    assert cfg["enforce.auth.enabled"] == "true"
+    assert cfg["enforce.auth.schemes"] == "sasl,digest"
+    assert cfg["authProvider.sasl"] == (
+        "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+    )
+
+
+def test_zoo_cfg_requires_quorum_sasl_both_ways():
+    cfg = zoo_cfg()
+    assert cfg["quorum.auth.enableSasl"] == "true"
+    assert cfg["quorum.auth.learnerRequireSasl"] == "true"
+    assert cfg["quorum.auth.serverRequireSasl"] == "true"
+    assert cfg["quorum.auth.learner.saslLoginContext"] == "QuorumLearner"
+    assert cfg["quorum.auth.server.saslLoginContext"] == "QuorumServer"
+
+
+def test_zoo_cfg_login_contexts_exist_in_jaas():
+    cfg = zoo_cfg()
+    sections = jaas_sections(render.jaas(render.Credentials(SUPER_PW, SYNC_PW)))
+    assert cfg["quorum.auth.learner.saslLoginContext"] in sections
+    assert cfg["quorum.auth.server.saslLoginContext"] in sections
+
+
+def test_zoo_cfg_exposes_prometheus_metrics_on_k8s():
+    cfg = zoo_cfg()
+    assert cfg["metricsProvider.className"] == (
+        "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+    )
+    assert cfg["metricsProvider.httpPort"] == "7000"
+
+
+def test_zoo_cfg_without_prometheus_classes_names_no_provider():
+    cfg = zoo_cfg(dataclasses.replace(K8S, prometheus_metrics=False))
+    assert not [key for key in cfg if key.startswith("metricsProvider")]
+
+
+def test_zoo_cfg_on_k8s_listens_for_quorum_on_all_pod_ips():
+    assert zoo_cfg()["quorumListenOnAllIPs"] == "true"
+
+
+def test_zoo_cfg_on_loopback_binds_admin_and_quorum_to_the_unit_address():
+    loopback = dataclasses.replace(K8S, per_unit_bind=True)
+    cfg = zoo_cfg(loopback)
+    assert cfg["admin.serverAddress"] == ADDRESS
+    assert cfg["quorumListenOnAllIPs"] == "false"
+
+
+# -- ZooKeeper's own rewrite of zoo.cfg ------------------------------------------------------
+
+
+def test_zookeepers_rewrite_has_the_same_static_settings(zookeeper_rewrites):
+    ours = zoo_cfg_text()
+    theirs = zookeeper_rewrites(ours, "/var/lib/zookeeper/conf/zoo.cfg.dynamic.100000000")
+    assert theirs != ours
+    assert render.static_settings(theirs) == render.static_settings(ours)
+
+
+@pytest.mark.parametrize(
+    "zookeepers_lines",
+    [
+        "clientPort=2181\n",
+        "clientPortAddress=0.0.0.0\n",
+        "server.1=zk-0:2888:3888:participant;0.0.0.0:2181\n",
+        "peerType=observer\n",
+        "\n  # a comment\n\n",
+    ],
+)
+def test_keys_zookeeper_owns_do_not_count(zookeepers_lines):
+    ours = zoo_cfg_text()
+    assert render.static_settings(ours + zookeepers_lines) == render.static_settings(ours)
+
+
+def test_a_dynamic_file_of_another_version_does_not_count():
+    assert render.static_settings(
+        zoo_cfg_text().replace(DYNAMIC, DYNAMIC + ".500000002")
+    ) == render.static_settings(zoo_cfg_text())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"tick-time": 3000},
+        {"sync-limit": 6},
+        {"max-client-connections": 100},
+        {"autopurge-snap-retain-count": 4},
+    ],
+)
+def test_a_changed_setting_counts_even_after_zookeepers_rewrite(zookeeper_rewrites, options):
+    on_disk = zookeeper_rewrites(zoo_cfg_text(), DYNAMIC + ".100000000")
+    assert render.static_settings(on_disk) != render.static_settings(zoo_cfg_text(**options))
+
+
+def test_a_setting_removed_from_the_file_counts():
+    ours = zoo_cfg_text()
+    edited = "".join(line + "\n" for line in ours.splitlines() if "enforce.auth" not in line)
+    assert render.static_settings(edited) != render.static_settings(ours)
+
+
+# -- jaas.conf -------------------------------------------------------------------------------
+
+
+def jaas_sections(text: str) -> dict[str, str]:
+    """Section name -> body of a JAAS file: `Name { ... };`."""
+    sections = dict(re.findall(r"(\w+)\s*\{(.*?)\};", text, flags=re.DOTALL))
+    assert sum(1 for _ in re.finditer(r"\{", text)) == len(sections), "unparsed section"
+    return sections
+
+
+def entries(body: str) -> dict[str, str]:
+    return dict(re.findall(r'([\w.-]+)="([^"]*)"', body))
+
+
+def test_jaas_server_section_holds_the_super_user():
+    server = jaas_sections(render.jaas(render.Credentials(SUPER_PW, SYNC_PW)))["Server"]
+    assert "org.apache.zookeeper.server.auth.DigestLoginModule required" in server
+    assert entries(server) == {"user_super": SUPER_PW}
+
+
+def test_jaas_quorum_sections_hold_the_sync_user():
+    sections = jaas_sections(render.jaas(render.Credentials(SUPER_PW, SYNC_PW)))
+    assert entries(sections["QuorumServer"]) == {"user_sync": SYNC_PW}
+    assert entries(sections["QuorumLearner"]) == {"username": "sync", "password": SYNC_PW}
+    for name in ("QuorumServer", "QuorumLearner"):
+        assert "org.apache.zookeeper.server.auth.DigestLoginModule required" in sections[name]
+
+
+def test_jaas_has_only_the_three_sections_and_no_password_elsewhere():
+    text = render.jaas(render.Credentials(SUPER_PW, SYNC_PW))
+    assert set(jaas_sections(text)) == {"Server", "QuorumServer", "QuorumLearner"}
+    assert text.count(SUPER_PW) == 1
+    assert text.count(SYNC_PW) == 2
+
+
+def test_jaas_server_section_lists_client_users_besides_super():
+    text = render.jaas(render.Credentials(SUPER_PW, SYNC_PW, users={"app-1": "pw1"}))
+    server = entries(jaas_sections(text)["Server"])
+    assert server == {"user_super": SUPER_PW, "user_app-1": "pw1"}
+
+
+def test_jaas_every_section_ends_its_options_with_one_semicolon():
+    text = render.jaas(render.Credentials(SUPER_PW, SYNC_PW, users={"a": "1", "b": "2"}))
+    for name, body in jaas_sections(text).items():
+        assert body.rstrip().endswith(";"), name
+        assert body.count(";") == 1, name
+
+
+# -- Pebble layer ----------------------------------------------------------------------------
+
+
+def layer(layout: Layout = K8S, **options) -> dict:
+    return render.pebble_layer(parse(options), layout)
+
+
+def argv(layout: Layout = K8S, **options) -> list[str]:
+    return shlex.split(layer(layout, **options)["services"]["zookeeper"]["command"])
+
+
+def test_layer_runs_zookeeper_as_its_own_user():
+    service = layer()["services"]["zookeeper"]
+    assert service["user"] == "zookeeper"
+    assert service["group"] == "zookeeper"
+    assert service["startup"] == "enabled"
+    assert service["override"] == "replace"
+
+
+def test_command_is_the_jvm_running_quorum_peer_main_on_zoo_cfg():
+    command = argv()
+    assert command[0] == "/usr/lib/jvm/java-21-openjdk-amd64/bin/java"
+    assert command[-2:] == [
+        "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+        "/var/lib/zookeeper/conf/zoo.cfg",
+    ]
+    # Java expands the classpath wildcard itself: it must reach it unexpanded.
+    assert command[command.index("-cp") + 1] == "/opt/zookeeper/lib/*"
+
+
+@pytest.mark.parametrize("heap", [128, 1024, 3000, 65536])
+def test_command_sets_the_heap_from_config(heap):
+    command = argv(**{"jvm-heap-mb": heap})
+    assert f"-Xmx{heap}m" in command
+    assert [flag for flag in command if flag.startswith("-Xmx")] == [f"-Xmx{heap}m"]
+
+
+def test_command_sets_the_initial_heap_too_as_config_yaml_promises():
+    assert "-Xms2048m" in argv(**{"jvm-heap-mb": 2048})
+
+
+def test_command_points_java_at_the_jaas_file_and_super_user():
+    command = argv()
+    assert "-Djava.security.auth.login.config=/var/lib/zookeeper/conf/jaas.conf" in command
+    assert "-Dzookeeper.superUser=super" in command
+
+
+def test_layer_carries_no_password():
+    text = json.dumps(layer()).lower()
+    assert "password" not in text
+    assert "superdigest" not in text
+    assert "environment" not in layer()["services"]["zookeeper"]
+
+
+def test_health_check_is_zkserver_status_not_http():
+    checks = layer()["checks"]
+    assert list(checks) == ["zookeeper-ready"]
+    check = checks["zookeeper-ready"]
+    assert check["level"] == "ready"
+    assert "http" not in check
+    assert "tcp" not in check
+    assert shlex.split(check["exec"]["command"]) == [
+        "/opt/zookeeper/bin/zkServer.sh",
+        "status",
+        "/var/lib/zookeeper/conf/zoo.cfg",
+    ]
+    assert check["exec"]["environment"] == {"JAVA_HOME": "/usr/lib/jvm/java-21-openjdk-amd64"}
+    assert check["exec"]["user"] == "zookeeper"
+
+
+def test_layer_without_a_user_runs_as_pebbles_default():
+    rootless = dataclasses.replace(K8S, user=None, group=None)
+    assert "user" not in layer(rootless)["services"]["zookeeper"]
+    assert "user" not in layer(rootless)["checks"]["zookeeper-ready"]["exec"]
+
+
+# -- log config ------------------------------------------------------------------------------
+
+
+def logback(text: str) -> ET.Element:
+    return ET.fromstring(text)  # noqa: S314 (our own rendered text, not untrusted input)
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARN", "ERROR"])
+def test_logback_root_level_is_the_configured_one(level):
+    root = logback(render.log_config(K8S, parse({"log-level": level}).log_level))
+    assert root.tag == "configuration"
+    assert root.find("root").get("level") == level
+    assert root.find("root/appender-ref").get("ref") == "CONSOLE"
+    appender = root.find("appender[@name='CONSOLE']")
+    assert appender.get("class") == "ch.qos.logback.core.ConsoleAppender"
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARN", "ERROR"])
+def test_log4j_root_level_is_the_configured_one(level):
+    text = render.log_config(LOG4J, parse({"log-level": level}).log_level)
+    props = render.parse_properties(text)
+    assert props["log4j.rootLogger"] == f"{level}, CONSOLE"
+    assert props["log4j.appender.CONSOLE"] == "org.apache.log4j.ConsoleAppender"
+
+
+def test_lowercase_log_level_is_written_in_capitals():
+    text = render.log_config(K8S, parse({"log-level": "debug"}).log_level)
+    assert logback(text).find("root").get("level") == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("layout", "flag"),
+    [
+        (K8S, "-Dlogback.configurationFile=/var/lib/zookeeper/conf/logback.xml"),
+        (LOG4J, "-Dlog4j.configuration=file:/var/lib/zookeeper/conf/log4j.properties"),
+    ],
+)
+def test_command_points_the_logger_at_the_log_config(layout, flag):
+    assert flag in argv(layout)
+    assert str(layout.log_config) in flag
+
+
+def test_myid_file_is_the_id_on_one_line():
+    assert render.myid_file(3) == "3\n"
