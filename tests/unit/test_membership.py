@@ -1,0 +1,227 @@
+"""Scale events as the charm sees them: who opens a ZooKeeper session, and what it changes."""
+
+import contextlib
+import json
+
+import pytest
+from ops import testing
+
+import admin
+from ensemble import EnsembleConfig
+from tests.unit.conftest import internal_secret
+from tests.unit.test_charm import APP, MODEL, context, make_state, member_line, peers
+
+SERVING = json.dumps("serving")
+STARTED = json.dumps("started")
+
+
+class FakeZooKeeper:
+    """Stands in for the kazoo shell (admin.session): a committed config and reconfig on it."""
+
+    def __init__(self, ordinals):
+        self.config = EnsembleConfig.parse("".join(member_line(o) for o in ordinals))
+        self.sessions = 0
+        self.steps: list[tuple[list[str], list[int]]] = []
+        self.fail = False
+
+    @contextlib.contextmanager
+    def session(self, super_password, host="127.0.0.1", port=2181, timeout=10.0, fallbacks=()):
+        if self.fail:
+            raise admin.AdminError("cannot reach ZooKeeper")
+        assert super_password == "superpw"
+        self.sessions += 1
+        yield self
+
+    def committed_config(self):
+        return self.config
+
+    def reconfig(self, joining, leaving):
+        self.steps.append((joining, leaving))
+        text = self.config.render() + "".join(f"{line}\n" for line in joining)
+        kept = [s for s in EnsembleConfig.parse(text).servers if s.id not in leaving]
+        self.config = EnsembleConfig(tuple(kept))
+        return self.config
+
+    @property
+    def ids(self):
+        return sorted(self.config.ids)
+
+
+@pytest.fixture
+def zookeeper(monkeypatch):
+    def install(ordinals):
+        fake = FakeZooKeeper(ordinals)
+        monkeypatch.setattr(admin, "session", fake.session)
+        return fake
+
+    return install
+
+
+def cluster_state(disk, *, leader=True, planned, published, peers_states, unit_id=0):
+    secret = internal_secret()
+    state = make_state(
+        disk,
+        leader=leader,
+        planned_units=planned,
+        secrets=[secret],
+        app_data={
+            "internal-secret-id": json.dumps(secret.id),
+            "bootstrap-members": json.dumps([0, 1, 2]),
+            "members": json.dumps([member_line(o).strip() for o in published]),
+        },
+    )
+    relation = testing.PeerRelation(
+        "cluster",
+        local_app_data=peers(state).local_app_data,
+        local_unit_data={"state": SERVING},
+        peers_data={o: {"state": s} for o, s in peers_states.items() if o != unit_id},
+    )
+    return state.__class__(**{**state.__dict__, "relations": {relation}})
+
+
+def published(out) -> list[int]:
+    lines = json.loads(peers(out).local_app_data["members"])
+    return sorted(EnsembleConfig.parse("\n".join(lines)).ids)
+
+
+def test_leader_adds_every_synced_joiner_in_one_reconfig(disk, zookeeper):
+    zk = zookeeper([0, 1, 2])
+    state = cluster_state(
+        disk,
+        planned=5,
+        published=[0, 1, 2],
+        peers_states={1: SERVING, 2: SERVING, 3: SERVING, 4: SERVING},
+    )
+    out = context(0).run(context(0).on.relation_changed(peers(state), remote_unit=4), state)
+    assert zk.sessions == 1
+    assert len(zk.steps) == 1
+    joining, leaving = zk.steps[0]
+    assert leaving == []
+    assert joining == [
+        f"server.{o + 1}={APP}-{o}.{APP}-endpoints.{MODEL}.svc.cluster.local"
+        ":2888:3888:participant;0.0.0.0:2181"
+        for o in (3, 4)
+    ]
+    assert published(out) == [1, 2, 3, 4, 5]
+
+
+def test_a_joiner_not_yet_in_sync_opens_no_session(disk, zookeeper):
+    zk = zookeeper([0, 1, 2])
+    state = cluster_state(
+        disk, planned=4, published=[0, 1, 2], peers_states={1: SERVING, 2: SERVING, 3: STARTED}
+    )
+    out = context(0).run(context(0).on.relation_changed(peers(state), remote_unit=3), state)
+    assert zk.sessions == 0
+    assert published(out) == [1, 2, 3]
+
+
+def test_a_non_leader_never_changes_membership_while_it_stays(disk, zookeeper):
+    zk = zookeeper([0, 1, 2])
+    state = cluster_state(
+        disk,
+        leader=False,
+        planned=5,
+        published=[0, 1, 2],
+        peers_states={0: SERVING, 2: SERVING, 3: SERVING, 4: SERVING},
+        unit_id=1,
+    )
+    context(1).run(context(1).on.relation_changed(peers(state), remote_unit=4), state)
+    assert zk.sessions == 0
+
+
+def test_leader_removes_leavers_one_at_a_time_highest_first(disk, zookeeper):
+    zk = zookeeper([0, 1, 2, 3, 4])
+    state = cluster_state(
+        disk,
+        planned=3,
+        published=[0, 1, 2, 3, 4],
+        peers_states={1: SERVING, 2: SERVING, 3: SERVING, 4: SERVING},
+    )
+    ctx = context(0)
+    out = ctx.run(ctx.on.relation_departed(peers(state), remote_unit=4, departing_unit=4), state)
+    assert zk.sessions == 1
+    assert zk.steps == [([], [5]), ([], [4])]
+    assert published(out) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("event", ["leader_elected", "relation_departed", "update_status"])
+def test_an_empty_peer_list_removes_nobody(disk, zookeeper, event):
+    zk = zookeeper([0, 1, 2])
+    state = cluster_state(disk, planned=3, published=[0, 1, 2], peers_states={})
+    ctx = context(0)
+    if event == "relation_departed":
+        out = ctx.run(ctx.on.relation_departed(peers(state), remote_unit=1), state)
+    else:
+        out = ctx.run(getattr(ctx.on, event)(), state)
+    assert zk.steps == []
+    assert published(out) == [1, 2, 3]
+
+
+def test_a_departing_unit_removes_the_leavers_in_its_stop_hook(disk, zookeeper):
+    zk = zookeeper([0, 1, 2, 3, 4])
+    state = cluster_state(
+        disk,
+        leader=False,
+        planned=3,
+        published=[0, 1, 2, 3, 4],
+        peers_states={0: SERVING, 1: SERVING, 2: SERVING, 3: SERVING},
+        unit_id=4,
+    )
+    out = context(4).run(context(4).on.stop(), state)
+    assert zk.sessions == 1
+    assert zk.steps == [([], [5]), ([], [4])]
+    # Only the leader publishes; a departing non-leader leaves peer app data alone.
+    assert published(out) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("unit_id", [0, 4])
+def test_removing_the_whole_application_touches_no_member(disk, zookeeper, unit_id):
+    zk = zookeeper([0, 1, 2, 3, 4])
+    state = cluster_state(
+        disk,
+        leader=unit_id == 0,
+        planned=0,
+        published=[0, 1, 2, 3, 4],
+        peers_states={o: SERVING for o in range(5)},
+        unit_id=unit_id,
+    )
+    context(unit_id).run(context(unit_id).on.stop(), state)
+    assert zk.sessions == 0
+
+
+def test_a_removal_that_would_leave_no_majority_waits_and_says_why(disk, zookeeper):
+    zk = zookeeper([0, 1, 2, 3, 4])
+    state = cluster_state(
+        disk,
+        planned=3,
+        published=[0, 1, 2, 3, 4],
+        peers_states={1: SERVING, 2: STARTED, 3: STARTED, 4: STARTED},
+    )
+    out = context(0).run(context(0).on.update_status(), state)
+    assert zk.steps == []
+    assert out.unit_status == testing.WaitingStatus(
+        "cannot remove member 5 safely: 2 of 5 members in sync"
+    )
+
+
+def test_zookeeper_unreachable_keeps_the_hook_green_and_says_so(disk, zookeeper):
+    zk = zookeeper([0, 1, 2])
+    zk.fail = True
+    state = cluster_state(
+        disk, planned=4, published=[0, 1, 2], peers_states={1: SERVING, 2: SERVING, 3: SERVING}
+    )
+    out = context(0).run(context(0).on.update_status(), state)
+    assert out.unit_status == testing.WaitingStatus(
+        "cannot reach ZooKeeper to change membership; retrying on the next hook"
+    )
+    assert published(out) == [1, 2, 3]
+
+
+def test_a_leader_whose_view_is_stale_reads_zookeeper_and_publishes_it(disk, zookeeper):
+    # The departing units removed themselves already; the leader's last view still has them.
+    zk = zookeeper([0])
+    state = cluster_state(disk, planned=1, published=[0, 1, 2], peers_states={})
+    out = context(0).run(context(0).on.update_status(), state)
+    assert zk.sessions == 1
+    assert zk.steps == []
+    assert published(out) == [1]
