@@ -46,6 +46,7 @@ integration: venv
 
 bench: deps venv
 	$(PY) bench/bootstrap.py
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
