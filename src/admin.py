@@ -65,6 +65,35 @@ def probe(host: str, port: int = ADMIN_PORT, timeout: float = 3.0) -> Health:
         return NOT_RUNNING
 
 
+def four_letter(host: str, command: str, port: int = CLIENT_PORT, timeout: float = 2.0) -> str:
+    """A four-letter word over the client port (whitelisted ones need no auth)."""
+    import socket
+
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(command.encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def mntr(host: str, port: int = CLIENT_PORT) -> dict[str, str]:
+    try:
+        text = four_letter(host, "mntr", port)
+    except OSError:
+        return {}
+    return dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
+
+
+def quorum_synced(hosts: list[str], voters: int) -> bool:
+    """ZooKeeper's own view: the leader has every other voter in sync."""
+    for host in hosts:
+        stats = mntr(host)
+        if stats.get("zk_server_state") == "leader":
+            return int(stats.get("zk_synced_followers", "0")) >= voters - 1
+    return False
+
+
 class AdminError(Exception):
     """ZooKeeper could not be reached or refused the charm's admin identity."""
 

@@ -85,6 +85,11 @@ class Layout:
         return self.conf_dir / name
 
     @property
+    def live_log_config(self) -> bool:
+        """logback rereads its config file while running (scan); log4j 1 does not."""
+        return self.logging == "logback"
+
+    @property
     def myid(self) -> PurePosixPath:
         return self.data_dir / "myid"
 

@@ -108,7 +108,8 @@ def log_config(layout: Layout, level: str) -> str:
     # Everything goes to stdout: Pebble keeps it and forwards it to Loki.
     if layout.logging == "logback":
         return (
-            "<configuration>\n"
+            # scan: a new log level applies within seconds, without a restart.
+            '<configuration scan="true" scanPeriod="10 seconds">\n'
             '  <appender name="CONSOLE" class="ch.qos.logback.core.ConsoleAppender">\n'
             "    <encoder><pattern>%d{ISO8601} [myid:%X{myid}] %-5level [%t] %logger{1}: "
             "%msg%n</pattern></encoder>\n"

@@ -39,10 +39,23 @@ class ClusterAppData(_Databag):
     bootstrap_members: list[int] | None = None
     # The last committed ensemble the leader saw (server lines): what a joiner starts with.
     members: list[str] | None = None
+    # The one unit allowed to restart its server now (rolling restart).
+    restart_grant: int | None = None
+    # Bumped by the restart action: part of every unit's settings, so all of them roll.
+    restart_generation: int = 0
 
 
 class ClusterUnitData(_Databag):
     state: MemberState = MemberState.WAITING
+    # ZooKeeper's mode for this server (leader, follower, observer), when serving.
+    mode: str | None = None
+    # Fingerprint of the settings the running server started with.
+    running_config: str | None = None
+    # Set when the server runs older settings than the charm wants: it needs a restart.
+    pending_config: str | None = None
+    # The settings whose restart did not come back into the quorum in time: the roll stops
+    # here until the settings change again (a fix, or the restart action).
+    failed_config: str | None = None
 
 
 class InternalSecret(_Databag):

@@ -56,6 +56,18 @@ TEST_JVM_FLAGS = (
 )
 
 
+# Every server any Cluster started in this process, so that nothing outlives the tests.
+STARTED: list[subprocess.Popen] = []
+
+
+def stop_everything() -> None:
+    for process in STARTED:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    STARTED.clear()
+
+
 def java_home() -> str:
     java = shutil.which("java")
     if java is None:
@@ -135,7 +147,13 @@ class Unit:
 class Cluster:
     """Units of one application, the Juju state they share, and their real servers."""
 
-    def __init__(self, workdir: Path, config: dict | None = None, autostart: bool = True):
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict | None = None,
+        autostart: bool = True,
+        restart_timeout: float = 30.0,
+    ):
         self.workdir = Path(workdir)
         # False: record each unit's plan but start nothing (benches start all at once).
         self.autostart = autostart
@@ -144,6 +162,12 @@ class Cluster:
         self.leader: int | None = None
         # Juju's planned_units(); None: as many as there are units.
         self.planned: int | None = None
+        self.restart_timeout = restart_timeout
+        # Ordinals in the order the charm restarted their servers.
+        self.restart_log: list[int] = []
+        # relation-changed events owed to units, as (unit, the unit whose data changed).
+        self._queue: list[tuple[int, int]] = []
+        self._delivering = False
         self.app_data: dict[str, str] = {}
         self.secrets: frozenset[testing.Secret] = frozenset()
         self._meta, self._config_meta, self._actions = (
@@ -158,11 +182,20 @@ class Cluster:
         storage = self.workdir / f"unit-{ordinal}"
         storage.mkdir(parents=True, exist_ok=True)
         layout = loopback_layout(storage)
-        charm = type(f"Unit{ordinal}Charm", (ZooKeeperCharm,), {"layout": layout})
-        unit = self.units[ordinal] = Unit(ordinal, storage, layout, charm)
+        unit = self.units[ordinal] = Unit(ordinal, storage, layout, self._charm_for(layout))
         if self.leader is None:
             self.leader = ordinal
         return unit
+
+    def _charm_for(self, layout: Layout) -> type[ZooKeeperCharm]:
+        attributes = {"layout": layout, "restart_timeout": self.restart_timeout}
+        return type("LoopbackCharm", (ZooKeeperCharm,), attributes)
+
+    def change_layout(self, ordinal: int, **changes) -> None:
+        """What the rock gives this unit changes (tests: a broken image)."""
+        unit = self.units[ordinal]
+        unit.layout = dataclasses.replace(unit.layout, **changes)
+        unit.charm = self._charm_for(unit.layout)
 
     def _state(self, unit: Unit) -> testing.State:
         peer = testing.PeerRelation(
@@ -208,7 +241,32 @@ class Cluster:
         )
 
     def run(self, ordinal: int, event: str, **kwargs) -> testing.State:
-        """Dispatch one event to one unit, carry its effects, and sync its process."""
+        """Dispatch one event, then the relation-changed events its data changes cause."""
+        out = self._dispatch(ordinal, event, **kwargs)
+        if self._delivering:
+            return out
+        self._delivering = True
+        try:
+            for _ in range(500):
+                if not self._queue:
+                    break
+                target, remote = self._queue.pop(0)
+                if target in self.units and remote in self.units:
+                    self._dispatch(target, "relation_changed", remote_unit=remote)
+            else:
+                raise RuntimeError("relation-changed events never settled")
+        finally:
+            self._delivering = False
+        return out
+
+    def _notify(self, source: int) -> None:
+        """Juju tells every other unit that `source` changed its (or the app's) data."""
+        for other in sorted(self.units):
+            if other != source and (other, source) not in self._queue:
+                self._queue.append((other, source))
+
+    def _dispatch(self, ordinal: int, event: str, **kwargs) -> testing.State:
+        """Dispatch one event to one unit and carry its effects."""
         unit = self.units[ordinal]
         ctx = self._context(unit)
         state = self._state(unit)
@@ -223,9 +281,14 @@ class Cluster:
                 out = ctx.run(hook(*args, **kwargs), state)
         relation = out.get_relation(1)
         if unit.ordinal == self.leader:
+            if dict(relation.local_app_data) != self.app_data:
+                self._notify(unit.ordinal)
             self.app_data = dict(relation.local_app_data)
             self.secrets = frozenset(out.secrets)
-        unit.unit_data = {k: v for k, v in relation.local_unit_data.items() if k not in JUJU_KEYS}
+        unit_data = {k: v for k, v in relation.local_unit_data.items() if k not in JUJU_KEYS}
+        if unit_data != unit.unit_data:
+            self._notify(unit.ordinal)
+        unit.unit_data = unit_data
         container = out.get_container("zookeeper")
         unit.layers = dict(container.layers)
         unit.status = out.unit_status
@@ -317,6 +380,7 @@ class Cluster:
             result = originals["restart_services"](client, services, *args, **kwargs)
             if SERVICE in services:
                 unit.restarts += 1
+                cluster.restart_log.append(unit.ordinal)
                 run_plan(client, restart=True)
             return result
 
@@ -334,12 +398,15 @@ class Cluster:
                 setattr(_MockPebbleClient, name, function)
 
     def start_process(self, unit: Unit, command: str | None = None) -> None:
+        """Start the unit's server (as Pebble would); a running one is stopped first."""
         command = command or unit.command
         assert command, "no plan to start"
+        self.stop_process(unit)
         with unit.log.open("ab") as log:
             unit.process = subprocess.Popen(
                 shlex.split(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+        STARTED.append(unit.process)
         unit.command = command
 
     def stop_process(self, unit: Unit, sig: int = signal.SIGTERM) -> None:

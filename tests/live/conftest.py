@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from tests.live.cluster import Cluster
+from tests.live.cluster import Cluster, stop_everything
 
 
 def pytest_collection_modifyitems(items):
@@ -17,3 +17,9 @@ def cluster(tmp_path):
     c = Cluster(tmp_path)
     yield c
     c.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_server_outlives_its_test():
+    yield
+    stop_everything()

@@ -61,6 +61,8 @@ class AdminServer:
 def admin_server(monkeypatch):
     server = AdminServer()
     monkeypatch.setattr(admin, "probe", server.probe)
+    # ZooKeeper's view of the quorum (four-letter words over the client port): in sync.
+    monkeypatch.setattr(admin, "quorum_synced", lambda hosts, voters: server.health.serving)
     return server
 
 

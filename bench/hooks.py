@@ -1,0 +1,588 @@
+#!/usr/bin/env python3
+"""The cost of one hook: a fresh Python process that imports the charm and handles one event.
+
+A 3-unit ensemble of the real charm (tests/live/cluster.py plays Juju, bench/scale.py's
+BenchCluster puts it on --base-address + n) is deployed and settled. Then, for update-status
+and config-changed on the Juju leader and on a non-leader unit, --runs fresh processes each
+import ops and the charm and dispatch exactly that one event through ops.testing against the
+unit's steady state (pickled by this process). The servers are real: the charm's admin-server
+probes and kazoo sessions reach them.
+
+One JSON line per (event, role); times are medians over the runs unless named p90:
+  wall_s, wall_s_p90     the whole child process, as this process saw it (spawn to exit)
+  startup_s              spawn, interpreter start, site and this file's stdlib imports
+  ops_import_s           `import ops` (a real dispatch pays it too)
+  charm_import_s         `import charm` with ops already imported: the charm's own cost
+  testing_import_s       `from ops import testing` (harness only, NOT in a real dispatch)
+  setup_s                unpickling the State, building the Context (harness only)
+  charm_init_s           ZooKeeperCharm.__init__ (real)
+  emit_s                 ops emitting the event and collect-status: the charm's handlers,
+                         its probes, sessions and sleeps, and ops's event machinery (real)
+  run_s                  all of ctx.run: charm_init_s + emit_s + ops.testing's own work
+                         (State to mock backend and back, consistency checks)
+  teardown_s             from the child's last line to its exit (interpreter shutdown)
+  wall_minus_harness_s   wall_s - testing_import_s - setup_s - (run_s - charm_init_s -
+                         emit_s): an estimate of the same process without ops.testing
+  kazoo_sessions         KazooClient.start calls (wrapped via an import hook, so kazoo is
+                         not imported early and its lazy import still costs the hook)
+  kazoo_imported         whether the hook imported kazoo at all
+  admin_probes           admin.probe calls; admin_http_requests: GETs to /commands/
+  four_letter_words      admin.four_letter calls (if the charm has it)
+  hook_tools             calls into the model backend, i.e. hook tool processes under Juju
+                         (ops caches is-leader for 30s; hook_tool_calls counts it once)
+  pebble_calls           Pebble API calls (one HTTP request each over Pebble's socket)
+Then a line with import costs in fresh processes (medians over --runs): `python -c pass`,
+`import ops`, `import charm` with and without ops imported first, `import kazoo.client`
+after the charm (what a hook that opens a session adds), the compile time of src/charm.py
+(Juju's dispatch runs it as __main__, which is never cached as bytecode), and the 5 packages
+that cost most under `import charm` once ops is imported (self time from -X importtime,
+summed per top-level package, with the charm module that pulls each in). Last, a line with
+the total wall time.
+
+Not measured: Juju's own work around a hook (starting the process in the charm container,
+and the hook tools themselves: under ops.testing each is a Python call, under Juju its own
+process and a round trip to the unit agent, so hook_tools counts them instead), ops.main's
+unit state file and metadata parsing, and a cold page cache (one untimed warm-up run
+compiles the bytecode first). startup_s includes ~20-30 ms of this harness's own imports.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pickle
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SRC, LIB, BENCH = REPO / "src", REPO / "lib", REPO / "bench"
+EVENTS = ("update_status", "config_changed")
+ROLES = ("leader", "non-leader")
+SIZE = 3
+CHILD_TIMEOUT = 180.0  # a hook that waits for a joiner may take 60s; steady ones take <1s
+
+# Ports the servers of unit n listen on at --base-address + n.
+PORTS = (2181, 2888, 3888, 8080)
+
+
+# -- the child: one hook in a fresh process ----------------------------------------------------
+# Only stdlib modules above this line: they are part of startup_s in every child.
+
+
+class _KazooCounter:
+    """Counts KazooClient.start once the hook imports kazoo.client, without importing it."""
+
+    def __init__(self):
+        self.sessions = 0
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "kazoo.client":
+            return None
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_count(module):
+            exec_module(module)
+            start = module.KazooClient.start
+
+            @functools.wraps(start)
+            def counted(client, *args, **kwargs):
+                self.sessions += 1
+                return start(client, *args, **kwargs)
+
+            module.KazooClient.start = counted
+
+        spec.loader.exec_module = exec_and_count
+        return spec
+
+
+def _count_calls(owner, names, counts: dict[str, int]) -> None:
+    """Wrap owner.<name> for each name; nested calls within one group count once."""
+    busy = [False]
+
+    def wrap(name, function):
+        @functools.wraps(function)
+        def counted(*args, **kwargs):
+            if busy[0]:
+                return function(*args, **kwargs)
+            counts[name] = counts.get(name, 0) + 1
+            busy[0] = True
+            try:
+                return function(*args, **kwargs)
+            finally:
+                busy[0] = False
+
+        return counted
+
+    for name in names:
+        function = getattr(owner, name, None)
+        if callable(function):
+            setattr(owner, name, wrap(name, function))
+
+
+def _timed(function, times: dict[str, float], key: str):
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            times[key] = times.get(key, 0.0) + time.perf_counter() - started
+
+    return timed
+
+
+def _address_from(base: str):
+    import ipaddress
+
+    first = ipaddress.IPv4Address(base)
+
+    def address(_app: str, _model: str, ordinal: int) -> str:
+        return str(first + ordinal)
+
+    return address
+
+
+def child() -> None:
+    spec_path, launched = sys.argv[1], float(sys.argv[2])
+    startup = time.time() - launched
+    sys.path[:0] = [str(SRC), str(LIB)]  # what the charm's dispatch puts on the path
+    kazoo = _KazooCounter()
+    sys.meta_path.insert(0, kazoo)
+    t0 = time.perf_counter()
+    import ops
+
+    t1 = time.perf_counter()
+    import charm
+
+    t2 = time.perf_counter()
+    from ops import testing
+
+    t3 = time.perf_counter()
+
+    # Harness setup (not in a real dispatch): the unit's state and its charm class.
+    from ops.model import _ModelBackend
+    from scenario import _ops_main_mock, mocking
+
+    import admin
+    import layout
+
+    with open(spec_path, "rb") as file:
+        spec = pickle.load(file)  # noqa: S301 (written by the parent, in its own temp dir)
+    unit_layout = layout.Layout(**spec["layout"], address=_address_from(spec["base"]))
+    times: dict[str, float] = {}
+    attrs = {
+        **spec["charm_attrs"],
+        "layout": unit_layout,
+        "__init__": _timed(charm.ZooKeeperCharm.__init__, times, "charm_init_s"),
+    }
+    charm_class = type(spec["charm_name"], (charm.ZooKeeperCharm,), attrs)
+    ctx = testing.Context(charm_class, **spec["context"])
+    state: testing.State = spec["state"]
+    event = getattr(ctx.on, spec["event"])()
+
+    # Instrumentation: counters only, so the hook runs as it would.
+    hook_tools: dict[str, int] = {}
+    pebble_calls: dict[str, int] = {}
+    admin_calls: dict[str, int] = {}
+    http: dict[str, int] = {}
+    skip = {"get_pebble", "log_split", "update_relation_data"}  # not hook tools themselves
+    tools = [n for n, f in vars(_ModelBackend).items() if callable(f) and n[0] != "_"]
+    _count_calls(mocking._MockModelBackend, [n for n in tools if n not in skip], hook_tools)
+    api = [n for n, f in vars(ops.pebble.Client).items() if callable(f) and n[0] != "_"]
+    _count_calls(mocking._MockPebbleClient, api, pebble_calls)
+    _count_calls(admin, ["probe", "four_letter", "quorum_synced"], admin_calls)
+    urlopen = admin.urllib.request.urlopen
+
+    def counted_urlopen(url, *args, **kwargs):
+        if "/commands/" in str(getattr(url, "full_url", url)):
+            http["requests"] = http.get("requests", 0) + 1
+        return urlopen(url, *args, **kwargs)
+
+    admin.urllib.request.urlopen = counted_urlopen
+    _ops_main_mock.Ops._emit = _timed(_ops_main_mock.Ops._emit, times, "emit_s")
+    t4 = time.perf_counter()
+
+    out = ctx.run(event, state)
+    t5 = time.perf_counter()
+
+    def peer_data(s: testing.State) -> dict:
+        return {r.id: (dict(r.local_app_data), dict(r.local_unit_data)) for r in s.relations}
+
+    status = out.unit_status
+    result = {
+        "startup_s": startup,
+        "ops_import_s": t1 - t0,
+        "charm_import_s": t2 - t1,
+        "testing_import_s": t3 - t2,
+        "setup_s": t4 - t3,
+        "charm_init_s": times.get("charm_init_s", 0.0),
+        "emit_s": times.get("emit_s", 0.0),
+        "run_s": t5 - t4,
+        "kazoo_sessions": kazoo.sessions,
+        "kazoo_imported": "kazoo.client" in sys.modules,
+        "admin_probes": admin_calls.get("probe", 0),
+        "admin_http_requests": http.get("requests", 0),
+        "four_letter_words": admin_calls.get("four_letter", 0),
+        "hook_tools": dict(sorted(hook_tools.items())),
+        "pebble_calls": dict(sorted(pebble_calls.items())),
+        "unit_status": f"{status.name}: {status.message}",
+        "peer_data_changed": peer_data(out) != peer_data(state),
+        "elapsed_s": time.time() - launched,  # the parent's clock: the rest is teardown
+    }
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+# -- the parent: a steady ensemble, then many children -----------------------------------------
+
+
+def _check_free(base: str) -> None:
+    """Refuse to start on addresses where something (another test, another bench) listens."""
+    import ipaddress
+    import socket
+
+    first = ipaddress.IPv4Address(base)
+    for ordinal in range(SIZE):
+        for port in PORTS:
+            with socket.socket() as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex((str(first + ordinal), port)) == 0:
+                    raise SystemExit(f"{first + ordinal}:{port} is in use: pick --base-address")
+
+
+def steady_cluster(workdir: Path, base: str):
+    """Deploy 3 units and settle until an update-status round changes nothing."""
+    from scale import BenchCluster, address_from
+
+    cluster = BenchCluster(workdir, address_from(base))
+    try:
+        cluster.deploy(SIZE)
+        cluster.wait_serving(timeout=90)
+        for _ in range(5):
+            before = _shared(cluster)
+            cluster.settle()
+            if _shared(cluster) == before:
+                return cluster
+        raise RuntimeError("the ensemble never settled: update-status keeps changing data")
+    except BaseException:
+        cluster.stop()
+        raise
+
+
+def _shared(cluster) -> tuple:
+    units = {o: dict(u.unit_data) for o, u in cluster.units.items()}
+    return dict(cluster.app_data), units, {o: str(u.status) for o, u in cluster.units.items()}
+
+
+def write_spec(cluster, ordinal: int, event: str, base: str, path: Path) -> None:
+    """What a child needs to run one event on one unit, as the Cluster itself would."""
+    import dataclasses
+
+    unit = cluster.units[ordinal]
+    context = cluster._context(unit)
+    fields = {
+        f.name: getattr(unit.layout, f.name)
+        for f in dataclasses.fields(unit.layout)
+        if f.name != "address"  # a closure: rebuilt in the child from `base`
+    }
+    attrs = {k: v for k, v in vars(unit.charm).items() if not k.startswith("__")}
+    attrs.pop("layout", None)
+    spec = {
+        "state": cluster._state(unit),
+        "event": event,
+        "base": base,
+        "layout": fields,
+        "charm_name": unit.charm.__name__,
+        "charm_attrs": attrs,
+        "context": {
+            "meta": cluster._meta,
+            "config": cluster._config_meta,
+            "actions": cluster._actions,
+            "app_name": context.app_name,
+            "unit_id": context.unit_id,
+        },
+    }
+    path.write_bytes(pickle.dumps(spec))
+
+
+def run_child(spec: Path) -> tuple[float, dict]:
+    import subprocess
+
+    launched = time.time()
+    # Imported, not run as a script, so this file's bytecode is cached like the charm's.
+    code = f"import sys; sys.path.insert(0, {str(BENCH)!r}); import hooks; hooks.child()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(spec), repr(launched)],
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        cwd=REPO,
+    )
+    wall = time.time() - launched
+    if done.returncode != 0:
+        raise RuntimeError(f"child failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["teardown_s"] = wall - result.pop("elapsed_s")
+    return wall, result
+
+
+def _p90(values: list[float]) -> float:
+    import statistics
+
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=10, method="inclusive")[-1]
+
+
+def _same(values: list):
+    """One value if every run agreed, else every distinct value seen."""
+    distinct = []
+    for value in values:
+        if value not in distinct:
+            distinct.append(value)
+    return distinct[0] if len(distinct) == 1 else distinct
+
+
+def summarize(event: str, role: str, unit: str, samples: list[tuple[float, dict]]) -> dict:
+    import statistics
+
+    def med(values) -> float:
+        return round(statistics.median(values), 4)
+
+    walls = [wall for wall, _ in samples]
+    results = [result for _, result in samples]
+    harness = [
+        r["testing_import_s"] + r["setup_s"] + r["run_s"] - r["charm_init_s"] - r["emit_s"]
+        for r in results
+    ]
+    line = {
+        "bench": "hooks",
+        "event": event,
+        "role": role,
+        "unit": unit,
+        "runs": len(samples),
+        "wall_s": med(walls),
+        "wall_s_p90": round(_p90(walls), 4),
+    }
+    for key in (
+        "startup_s",
+        "ops_import_s",
+        "charm_import_s",
+        "testing_import_s",
+        "setup_s",
+        "charm_init_s",
+        "emit_s",
+        "run_s",
+        "teardown_s",
+    ):
+        line[key] = med([r[key] for r in results])
+    line["wall_minus_harness_s"] = med([w - h for w, h in zip(walls, harness, strict=True)])
+    for key in (
+        "kazoo_sessions",
+        "kazoo_imported",
+        "admin_probes",
+        "admin_http_requests",
+        "four_letter_words",
+        "hook_tools",
+        "pebble_calls",
+        "unit_status",
+        "peer_data_changed",
+    ):
+        line[key] = _same([r[key] for r in results])
+    line["hook_tool_calls"] = _same(
+        [
+            sum(n for t, n in r["hook_tools"].items() if t != "is_leader")
+            + min(r["hook_tools"].get("is_leader", 0), 1)
+            for r in results
+        ]
+    )
+    line["pebble_requests"] = _same([sum(r["pebble_calls"].values()) for r in results])
+    return line
+
+
+# -- import costs ------------------------------------------------------------------------------
+
+_PATH = f"import sys; sys.path[:0] = [{str(SRC)!r}, {str(LIB)!r}]"
+_CLOCK = "import time; t = time.perf_counter()"
+_SHOW = "print(time.perf_counter() - t)"
+_NOW = "import time; print(time.time())"  # exit cost: from this print to the process's end
+IMPORT_PROBES = {
+    "python_startup_s": "pass",  # the whole process
+    "ops_cold_s": f"{_PATH}; {_CLOCK}; import ops; {_SHOW}",
+    "charm_cold_s": f"{_PATH}; {_CLOCK}; import charm; {_SHOW}",
+    "charm_after_ops_s": f"{_PATH}; import ops; {_CLOCK}; import charm; {_SHOW}",
+    "kazoo_after_charm_s": f"{_PATH}; import charm; {_CLOCK}; import kazoo.client; {_SHOW}",
+    # Interpreter shutdown with the charm's modules loaded: its final garbage collections
+    # walk every object; gc.freeze() (at the end of a hook) leaves them out.
+    "exit_after_charm_s": f"{_PATH}; import charm; {_NOW}",
+    "exit_after_charm_gc_freeze_s": f"{_PATH}; import charm, gc; gc.freeze(); {_NOW}",
+}
+
+
+def import_costs(runs: int) -> dict:
+    import statistics
+    import subprocess
+
+    line: dict = {"bench": "hooks", "what": "imports", "runs": runs}
+    for key, code in IMPORT_PROBES.items():
+        values = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-c", code],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=REPO,
+            )
+            ended = time.time()
+            if code == "pass":
+                values.append(time.perf_counter() - started)
+            elif key.startswith("exit_"):
+                values.append(ended - float(done.stdout))
+            else:
+                values.append(float(done.stdout))
+        line[key] = round(statistics.median(values), 4)
+    source = (SRC / "charm.py").read_text()
+    compiles = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        compile(source, "charm.py", "exec")
+        compiles.append(time.perf_counter() - started)
+    line["main_compile_s"] = round(statistics.median(compiles), 4)
+    line.update(top_imports(runs))
+    return line
+
+
+def _import_tree(stderr: str) -> list[tuple[int, str, int, list]]:
+    """-X importtime output as (self_us, name, depth, children) nodes; roots returned."""
+    roots: list = []
+    for text in stderr.splitlines():
+        if not text.startswith("import time:") or "[us]" in text:
+            continue
+        parts = text.split("|")
+        self_us = int(parts[0].split(":")[1])
+        name_field = parts[2][1:]
+        name = name_field.strip()
+        depth = (len(name_field) - len(name_field.lstrip())) // 2
+        children = []
+        while roots and roots[-1][2] > depth:  # post-order: children came first
+            children.insert(0, roots.pop())
+        roots.append((self_us, name, depth, children))
+    return roots
+
+
+def _sum_packages(node, importer: str, first_party: set, totals: dict, via: dict) -> None:
+    """Add each module's self time to its top-level package; note which charm module
+    (the nearest first-party importer) first pulled the package in."""
+    self_us, name, _, children = node
+    package = name.split(".")[0]
+    totals[package] = totals.get(package, 0) + self_us
+    via.setdefault(package, importer)
+    here = name if name in first_party else importer
+    for child_node in children:
+        _sum_packages(child_node, here, first_party, totals, via)
+
+
+def top_imports(runs: int, top: int = 5) -> dict:
+    """Self time under `import charm` (ops already imported), summed per top-level package."""
+    import statistics
+    import subprocess
+
+    first_party = {p.stem for p in SRC.glob("*.py")}
+    per_run: list[dict[str, int]] = []
+    via: dict[str, str] = {}
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"{_PATH}; import ops; import charm"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
+        roots = _import_tree(done.stderr)
+        charm = next(node for node in roots if node[1] == "charm")
+        totals: dict[str, int] = {}
+        _sum_packages(charm, "charm", first_party, totals, via)
+        per_run.append(totals)
+    packages = {p for totals in per_run for p in totals}
+    medians = {p: statistics.median(t.get(p, 0) for t in per_run) for p in packages}
+    ranked = sorted(medians.items(), key=lambda item: -item[1])[:top]
+    top_list = [
+        {
+            "package": package,
+            "self_ms": round(us / 1000, 1),
+            "imported_by": via[package] if package != "charm" else None,
+        }
+        for package, us in ranked
+    ]
+    own = sum(us for p, us in medians.items() if p in first_party)
+    other = sum(us for p, us in medians.items() if p not in first_party)
+    return {
+        "top5_under_charm": top_list,
+        "under_charm_first_party_ms": round(own / 1000, 1),
+        "under_charm_third_party_ms": round(other / 1000, 1),
+    }
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    import argparse
+    import logging
+    import signal
+    import tempfile
+
+    sys.path[:0] = [str(BENCH)]  # bench/scale.py, which puts src and tests on it
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=10, help="processes per (event, role)")
+    parser.add_argument(
+        "--base-address",
+        default="127.0.20.1",
+        help="address of unit 0; unit n listens on this + n (default: %(default)s)",
+    )
+    args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the finally below stops the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+    started = time.perf_counter()
+    _check_free(args.base_address)
+    with tempfile.TemporaryDirectory(prefix="zookeeper-k8s-bench-hooks-") as tmp:
+        workdir = Path(tmp)
+        cluster = steady_cluster(workdir / "cluster", args.base_address)
+        try:
+            deploy_s = time.perf_counter() - started
+            leader = cluster.leader
+            follower = min(o for o in cluster.units if o != leader)
+            warm = workdir / "warm.pickle"
+            write_spec(cluster, leader, EVENTS[0], args.base_address, warm)
+            run_child(warm)  # untimed: compiles bytecode of whatever changed since
+            for event in EVENTS:
+                for role, ordinal in zip(ROLES, (leader, follower), strict=True):
+                    spec = workdir / f"{event}-{ordinal}.pickle"
+                    write_spec(cluster, ordinal, event, args.base_address, spec)
+                    samples = [run_child(spec) for _ in range(args.runs)]
+                    unit = cluster.units[ordinal].name
+                    print(json.dumps(summarize(event, role, unit, samples)), flush=True)
+        finally:
+            cluster.stop()
+    print(json.dumps(import_costs(args.runs)), flush=True)
+    total = {
+        "bench": "hooks",
+        "what": "total",
+        "deploy_and_settle_s": round(deploy_s, 2),
+        "wall_s": round(time.perf_counter() - started, 2),
+    }
+    print(json.dumps(total), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Rolling restarts on real ZooKeeper: one member at a time, the leader last, nothing lost."""
+
+from tests.live.cluster import Cluster
+from tests.live.writer import Writer
+
+
+def pids(cluster: Cluster) -> dict[int, int]:
+    return {o: u.process.pid for o, u in cluster.units.items() if u.alive}
+
+
+def zookeeper_leader(cluster: Cluster) -> int:
+    healths = cluster.wait_serving()
+    return next(o for o, h in healths.items() if h.mode == "leader")
+
+
+def test_a_setting_change_rolls_one_member_at_a_time_leader_last(cluster):
+    cluster.deploy(3)
+    leader = zookeeper_leader(cluster)
+    cluster.settle()
+    before = pids(cluster)
+
+    with Writer(cluster.hosts(), cluster.super_password()) as writer:
+        cluster.config["tick-time"] = 2500
+        cluster.run(cluster.leader, "config_changed")
+        for ordinal in sorted(cluster.units):
+            if ordinal != cluster.leader:
+                cluster.run(ordinal, "config_changed")
+        cluster.wait_serving()
+        cluster.settle()
+
+    after = pids(cluster)
+    assert sorted(cluster.restart_log) == [0, 1, 2], "each member restarted exactly once"
+    assert cluster.restart_log[-1] == leader, "the ZooKeeper leader restarts last"
+    assert all(after[o] != before[o] for o in cluster.units)
+    for unit in cluster.units.values():
+        assert "tickTime=2500" in (unit.storage / "conf" / "zoo.cfg").read_text()
+        assert unit.status.name == "active", unit.status
+    assert writer.expirations == 0
+    assert writer.acknowledged
+    assert writer.missing() == []
+    writer.close()
+
+
+def test_a_member_that_cannot_come_back_halts_the_roll(tmp_path):
+    cluster = Cluster(tmp_path, restart_timeout=15)
+    try:
+        cluster.deploy(3)
+        leader = zookeeper_leader(cluster)
+        cluster.settle()
+        first = min(o for o in cluster.units if o != leader)
+        before = pids(cluster)
+        # This unit's image is broken: its server cannot start again once stopped.
+        cluster.change_layout(first, classpath="/nonexistent/zookeeper.jar")
+
+        cluster.config["tick-time"] = 2500
+        for ordinal in sorted(cluster.units, key=lambda o: o != cluster.leader):
+            cluster.run(ordinal, "config_changed")
+        cluster.settle()
+
+        assert cluster.restart_log == [first]
+        broken = cluster.units[first]
+        assert broken.status.name == "blocked"
+        assert broken.status.message.startswith(
+            "restart failed: zookeeper did not rejoin the quorum within 15s"
+        )
+        # Nobody else restarted: the two others still serve, with their old processes.
+        others = [o for o in cluster.units if o != first]
+        assert {o: cluster.units[o].process.pid for o in others} == {o: before[o] for o in others}
+        cluster.wait_serving(others)
+        leader_unit = cluster.units[cluster.leader]
+        if cluster.leader != first:
+            assert leader_unit.status.message == (
+                f"rolling restart halted: unit {first} did not come back"
+            )
+    finally:
+        cluster.stop()
