@@ -8,7 +8,7 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ensemble import EnsembleConfig
 from layout import ADMIN_PORT, CLIENT_PORT, SUPER_USER
@@ -85,6 +85,23 @@ def mntr(host: str, port: int = CLIENT_PORT) -> dict[str, str]:
     return dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
 
 
+def server_stats(host: str, port: int = CLIENT_PORT) -> dict:
+    """`srvr` of one member: mode, zxid, connections (empty if unreachable or not serving)."""
+    try:
+        text = four_letter(host, "srvr", port)
+    except OSError:
+        return {}
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    if "Mode" not in fields:
+        return {}
+    return {
+        "mode": fields["Mode"],
+        "zxid": int(fields.get("Zxid", "0x0"), 16),
+        "connections": int(fields.get("Connections", "0")),
+        "outstanding": int(fields.get("Outstanding", "0")),
+    }
+
+
 def quorum_synced(hosts: list[str], voters: int) -> bool:
     """ZooKeeper's own view: the leader has every other voter in sync."""
     for host in hosts:
@@ -100,7 +117,7 @@ class AdminError(Exception):
 
 @contextlib.contextmanager
 def session(
-    super_password: str,
+    passwords: Sequence[str],
     host: str = "127.0.0.1",
     port: int = CLIENT_PORT,
     timeout: float = 10.0,
@@ -109,29 +126,23 @@ def session(
     """One authenticated kazoo session as the charm's super user, closed on exit.
 
     The local server is tried first; `fallbacks` (other members) if it is not serving.
+    Passwords are tried in order: during a rotation a server not yet restarted knows only
+    the previous one.
     """
-    from kazoo.client import KazooClient  # kazoo is slow to import; only hooks that talk pay
     from kazoo.exceptions import KazooException
-    from kazoo.handlers.threading import KazooTimeoutError
 
+    if isinstance(passwords, str):
+        raise TypeError("passwords is a list: a string would be tried letter by letter")
     hosts = ",".join(f"{h}:{port}" for h in dict.fromkeys((host, *fallbacks)))
-    client = KazooClient(
-        hosts=hosts,
-        randomize_hosts=False,
-        timeout=timeout,
-        sasl_options={
-            "mechanism": "DIGEST-MD5",
-            "username": SUPER_USER,
-            "password": super_password,
-        },
-        connection_retry={"max_tries": 3, "delay": 0.2, "backoff": 2},
-        command_retry={"max_tries": 3, "delay": 0.2, "backoff": 2},
-    )
-    try:
-        client.start(timeout=timeout)
-    except (KazooTimeoutError, KazooException) as exc:
-        client.close()
-        raise AdminError(f"cannot reach ZooKeeper at {hosts}: {exc!r}") from exc
+    client = None
+    for password in passwords:
+        try:
+            client = _started_client(hosts, password, timeout)
+            break
+        except AdminError as exc:
+            error = exc
+    if client is None:
+        raise error
     try:
         yield Admin(client)
     except KazooException as exc:
@@ -139,6 +150,29 @@ def session(
     finally:
         client.stop()
         client.close()
+
+
+def _started_client(hosts: str, password: str, timeout: float):
+    from kazoo.client import KazooClient  # kazoo is slow to import; only hooks that talk pay
+    from kazoo.exceptions import KazooException
+    from kazoo.handlers.threading import KazooTimeoutError
+
+    client = KazooClient(
+        hosts=hosts,
+        randomize_hosts=False,
+        timeout=timeout,
+        sasl_options={"mechanism": "DIGEST-MD5", "username": SUPER_USER, "password": password},
+        connection_retry={"max_tries": 3, "delay": 0.2, "backoff": 2},
+        command_retry={"max_tries": 3, "delay": 0.2, "backoff": 2},
+    )
+    try:
+        client.start(timeout=timeout)
+        client.retry(client.exists, "/")  # a wrong password shows on the first request
+    except (KazooTimeoutError, KazooException) as exc:
+        client.stop()
+        client.close()
+        raise AdminError(f"cannot reach ZooKeeper at {hosts} as the super user: {exc!r}") from exc
+    return client
 
 
 class Admin:

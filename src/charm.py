@@ -14,8 +14,18 @@ import ops
 import admin
 import render
 import rolling
+import rotation
 from config import CharmConfig, InvalidConfigError, parse
-from ensemble import EnsembleConfig, Role, Server, myid, ordinal_of, plan_membership, server_for
+from ensemble import (
+    EnsembleConfig,
+    Role,
+    Server,
+    myid,
+    ordinal_of,
+    plan_membership,
+    server_for,
+    zxid_lag,
+)
 from layout import K8S, SUPER_USER, Layout
 from state import (
     CONTAINER,
@@ -25,6 +35,7 @@ from state import (
     ClusterUnitData,
     InternalSecret,
     MemberState,
+    new_password,
 )
 from workload import Workload
 
@@ -84,6 +95,9 @@ class ZooKeeperCharm(ops.CharmBase):
         framework.observe(self.on.stop, self._on_stop)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.get_super_password_action, self._on_get_super_password)
+        framework.observe(self.on.rotate_passwords_action, self._on_rotate_passwords)
+        framework.observe(self.on.restart_action, self._on_restart)
+        framework.observe(self.on.ensemble_status_action, self._on_ensemble_status)
 
     # -- inputs -------------------------------------------------------------------------
 
@@ -145,9 +159,10 @@ class ZooKeeperCharm(ops.CharmBase):
             # Nothing to roll: a stopped server starts with the new settings.
             self.workload.apply_layer(layer)
             self.workload.start()
-            me.running_config = desired
+            me.running_config, me.running_jaas = desired, self._jaas_fingerprint(inputs)
         elif me.running_config is None:
-            me.running_config = desired  # running since before the charm tracked it
+            # Running since before the charm tracked it.
+            me.running_config, me.running_jaas = desired, self._jaas_fingerprint(inputs)
         me.pending_config = desired if me.running_config != desired else None
         if self.unit.is_leader():
             self._lead_roll(inputs, me)  # the leader may grant itself: no hook would follow
@@ -165,6 +180,7 @@ class ZooKeeperCharm(ops.CharmBase):
         if self.unit.is_leader():
             self._converge(inputs)
             self._lead_roll(inputs, me)
+            self._lead_rotation(inputs, me)
 
     def _restart(self, inputs: Inputs, layer: dict, me: ClusterUnitData, desired: str) -> None:
         """This unit's turn in the roll: restart, then wait for ZooKeeper to say it is back."""
@@ -181,17 +197,50 @@ class ZooKeeperCharm(ops.CharmBase):
             self.__dict__.pop("health", None)
             if self.health.serving and admin.quorum_synced(hosts, voters):
                 me.running_config, me.failed_config = desired, None
+                me.running_jaas = self._jaas_fingerprint(inputs)
                 return
             time.sleep(0.5)
         logger.error("zookeeper did not rejoin the quorum within %ss", self.restart_timeout)
         me.failed_config = desired
 
+    def _credentials(self, inputs: Inputs) -> render.Credentials:
+        cluster = inputs.cluster
+        return rotation.credentials(inputs.secret, cluster.quorum_generation, cluster.rotation)
+
+    def _jaas_fingerprint(self, inputs: Inputs) -> str:
+        return rolling.fingerprint([render.jaas(self._credentials(inputs))])
+
+    def _super_passwords(self, inputs: Inputs) -> list[str]:
+        previous = inputs.secret.super_password_previous
+        return [inputs.secret.super_password, *([previous] if previous else [])]
+
+    def _views(self, inputs: Inputs, me: ClusterUnitData) -> dict[int, ClusterUnitData]:
+        """Every unit's last report, this unit's as it is now."""
+        peers = inputs.peers
+        views = {ordinal_of(u.name): peers.load(ClusterUnitData, u) for u in peers.units}
+        views[self.ordinal] = me
+        return views
+
+    def _lead_rotation(self, inputs: Inputs, me: ClusterUnitData) -> None:
+        """Move a password rotation on once every server runs its current credentials."""
+        secret, cluster = inputs.secret, inputs.cluster
+        if cluster.rotation is None and secret.super_password_previous is None:
+            return
+        expected = self._jaas_fingerprint(inputs)
+        if any(v.running_jaas != expected for v in self._views(inputs, me).values()):
+            return
+        step = rotation.advance(secret, cluster.quorum_generation, cluster.rotation)
+        logger.info("password rotation: %s -> %s", cluster.rotation, step.phase or "done")
+        self._store_secret(step.secret)
+        cluster.quorum_generation, cluster.rotation = step.generation, step.phase
+        inputs.peers.save(cluster, self.app)
+
+    def _store_secret(self, content: InternalSecret) -> None:
+        self.model.get_secret(label=INTERNAL_SECRET_LABEL).set_content(content.content())
+
     def _lead_roll(self, inputs: Inputs, me: ClusterUnitData) -> None:
         """Grant the next restart: one unit at a time, the ZooKeeper leader last."""
-        views = {
-            ordinal_of(u.name): inputs.peers.load(ClusterUnitData, u) for u in inputs.peers.units
-        }
-        views[self.ordinal] = me
+        views = self._views(inputs, me)
         members = {
             ordinal: rolling.Member(
                 pending=data.pending_config is not None,
@@ -258,7 +307,7 @@ class ZooKeeperCharm(ops.CharmBase):
         others = tuple(s.address for s in published.servers if s.id != myid(self.ordinal))
         local = self.layout.local_host(self.address)
         try:
-            with admin.session(inputs.secret.super_password, local, fallbacks=others) as zk:
+            with admin.session(self._super_passwords(inputs), local, fallbacks=others) as zk:
                 committed = zk.committed_config()
                 for _ in range(MAX_RECONFIG_STEPS):
                     plan = plan_membership(committed, planned, synced, joiners)
@@ -276,7 +325,7 @@ class ZooKeeperCharm(ops.CharmBase):
             self._held = "cannot reach ZooKeeper to change membership; retrying on the next hook"
             return
         if self.unit.is_leader():
-            inputs.cluster.members = [s.line for s in committed.servers]
+            inputs.cluster.members = committed.lines()
             inputs.peers.save(inputs.cluster, self.app)
 
     def _server(self, ordinal: int, role: Role = Role.PARTICIPANT) -> Server:
@@ -333,9 +382,7 @@ class ZooKeeperCharm(ops.CharmBase):
         when it starts, and one that crashes meanwhile comes back with the new settings.
         """
         layout = self.layout
-        jaas = render.jaas(
-            render.Credentials(inputs.secret.super_password, inputs.secret.sync_password)
-        )
+        jaas = render.jaas(self._credentials(inputs))
         log_config = render.log_config(layout, inputs.config.log_level)
         wanted = {
             layout.myid: render.myid_file(myid(self.ordinal)),
@@ -422,6 +469,82 @@ class ZooKeeperCharm(ops.CharmBase):
                 "how": f"juju show-secret --reveal {cluster.internal_secret_id}",
             }
         )
+
+    def _leader_action_inputs(self, event: ops.ActionEvent, verb: str) -> Inputs | None:
+        """Inputs for an action that changes the whole ensemble, or fail it saying why."""
+        if not self.unit.is_leader():
+            event.fail(f"run this on the leader unit: juju run {self.app.name}/leader {verb}")
+            return None
+        inputs = self.inputs
+        if isinstance(inputs, ops.StatusBase):
+            event.fail(f"not now: {inputs.message}")
+            return None
+        views = self._views(inputs, inputs.peers.load(ClusterUnitData, self.unit))
+        busy = inputs.cluster.restart_grant is not None or any(
+            v.pending_config for v in views.values()
+        )
+        if busy or inputs.cluster.rotation or inputs.secret.super_password_previous:
+            event.fail(
+                "a rolling restart or password rotation is under way; "
+                "retry when every unit is active"
+            )
+            return None
+        return inputs
+
+    def _on_rotate_passwords(self, event: ops.ActionEvent) -> None:
+        users = event.params.get("users", "all")
+        which = {"all": {"super", "sync"}, "super": {"super"}, "sync": {"sync"}}.get(users)
+        if which is None:
+            event.fail(f"users must be one of all, super, sync (got {users!r})")
+            return
+        inputs = self._leader_action_inputs(event, "rotate-passwords")
+        if inputs is None:
+            return
+        secret, phase = rotation.start(inputs.secret, which, new_password(), new_password())
+        self._store_secret(secret)
+        inputs.cluster.rotation = phase
+        inputs.peers.save(inputs.cluster, self.app)
+        self.__dict__.pop("inputs", None)
+        self._reconcile()
+        event.set_results(
+            {
+                "rotating": ", ".join(sorted(which)),
+                "secret-id": inputs.cluster.internal_secret_id,
+                "progress": "units restart one at a time; watch juju status",
+            }
+        )
+
+    def _on_restart(self, event: ops.ActionEvent) -> None:
+        inputs = self._leader_action_inputs(event, "restart")
+        if inputs is None:
+            return
+        inputs.cluster.restart_generation += 1
+        inputs.peers.save(inputs.cluster, self.app)
+        self._reconcile()
+        event.set_results({"restarting": "every unit, one at a time; watch juju status"})
+
+    def _on_ensemble_status(self, event: ops.ActionEvent) -> None:
+        inputs = self.inputs
+        if isinstance(inputs, ops.StatusBase) or inputs.published is None:
+            event.fail("no ensemble yet: wait for the units to start")
+            return
+        members = inputs.published.servers
+        stats = {s.id: admin.server_stats(s.address) for s in members}
+        leader_zxid = max((st.get("zxid", 0) for st in stats.values()), default=0)
+        results = {}
+        for server in members:
+            st = stats[server.id]
+            results[f"server-{server.id}"] = {
+                "address": server.address,
+                "role": server.role.value,
+                "mode": st.get("mode", "unreachable"),
+                "zxid": hex(st["zxid"]) if "zxid" in st else "unknown",
+                "lag": str(zxid_lag(leader_zxid, st["zxid"])) if "zxid" in st else "unknown",
+                "connections": str(st.get("connections", "unknown")),
+            }
+        version = inputs.published.version
+        results["config-version"] = hex(version) if version is not None else "unknown"
+        event.set_results(results)
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -86,6 +86,11 @@ class EnsembleConfig:
     def ids(self) -> frozenset[int]:
         return frozenset(s.id for s in self.servers)
 
+    def lines(self) -> list[str]:
+        """Server lines and the version, as published to peers (parse() reads them back)."""
+        version = [] if self.version is None else [f"version={self.version:x}"]
+        return [s.line for s in sorted(self.servers)] + version
+
     def render(self) -> str:
         """The dynamic config file's text (ZooKeeper adds the version itself)."""
         return "".join(f"{s.line}\n" for s in sorted(self.servers))
@@ -175,3 +180,16 @@ def plan_membership(
         if ordinal < planned_units and ordinal in synced and server.id not in voters
     )
     return Plan(Step(joining=adding)) if adding else Plan()
+
+
+def zxid_lag(leader: int, member: int) -> int:
+    """Transactions a member is behind the leader.
+
+    A zxid is (epoch << 32 | counter). A member still on the previous epoch has seen none of
+    the current epoch's transactions (it synced everything before them when it joined).
+    """
+    leader_epoch, leader_counter = leader >> 32, leader & 0xFFFFFFFF
+    member_epoch, member_counter = member >> 32, member & 0xFFFFFFFF
+    if member_epoch == leader_epoch:
+        return max(leader_counter - member_counter, 0)
+    return leader_counter if member_epoch < leader_epoch else 0

@@ -26,7 +26,6 @@ ADMIN_PORT = 8080
 METRICS_PORT = 7000
 
 SUPER_USER = "super"
-SYNC_USER = "sync"
 
 
 def _pod_address(app: str, model: str, ordinal: int) -> str:

@@ -11,7 +11,6 @@ from layout import (
     ADMIN_PORT,
     METRICS_PORT,
     SUPER_USER,
-    SYNC_USER,
     Layout,
 )
 
@@ -31,7 +30,10 @@ ZOOKEEPER_OWNED_KEYS = ("dynamicConfigFile", "clientPort", "clientPortAddress", 
 @dataclasses.dataclass(frozen=True)
 class Credentials:
     super_password: str
-    sync_password: str
+    # Quorum users every server accepts (more than one only during a rotation).
+    quorum_accepted: Mapping[str, str]
+    # The user and password this server logs in with when it is a learner.
+    quorum_learner: tuple[str, str]
     # Client users (relation users) by name; the charm's super user is always present.
     users: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
@@ -91,16 +93,18 @@ def static_settings(zoo_cfg_text: str) -> dict[str, str]:
 
 
 def jaas(creds: Credentials) -> str:
+    def section(name: str, options: dict[str, str]) -> str:
+        lines = "\n".join(f'    {key}="{value}"' for key, value in options.items())
+        return f"{name} {{\n    {DIGEST_LOGIN} required\n{lines};\n}};\n"
+
     server_users = {SUPER_USER: creds.super_password, **creds.users}
-    server_lines = "".join(
-        f'    user_{name}="{pw}"\n' for name, pw in sorted(server_users.items())
-    )
+    learner, learner_password = creds.quorum_learner
     return (
-        f"Server {{\n    {DIGEST_LOGIN} required\n{server_lines.rstrip()};\n}};\n"
-        f"QuorumServer {{\n    {DIGEST_LOGIN} required\n"
-        f'    user_{SYNC_USER}="{creds.sync_password}";\n}};\n'
-        f"QuorumLearner {{\n    {DIGEST_LOGIN} required\n"
-        f'    username="{SYNC_USER}"\n    password="{creds.sync_password}";\n}};\n'
+        section("Server", {f"user_{n}": pw for n, pw in sorted(server_users.items())})
+        + section(
+            "QuorumServer", {f"user_{n}": pw for n, pw in sorted(creds.quorum_accepted.items())}
+        )
+        + section("QuorumLearner", {"username": learner, "password": learner_password})
     )
 
 

@@ -29,6 +29,11 @@ class MemberState(enum.StrEnum):
     SERVING = "serving"  # in the quorum and serving clients
 
 
+class RotationPhase(enum.StrEnum):
+    ACCEPT = "accept-new"  # every server learns to accept the new quorum password
+    SWITCH = "switch-learners"  # then learners log in with it; the old one goes after
+
+
 class ClusterAppData(_Databag):
     """Written by the leader only."""
 
@@ -43,6 +48,10 @@ class ClusterAppData(_Databag):
     restart_grant: int | None = None
     # Bumped by the restart action: part of every unit's settings, so all of them roll.
     restart_generation: int = 0
+    # The quorum user learners log in as is sync<generation>; a rotation moves to the next.
+    quorum_generation: int = 0
+    # Where a quorum password rotation is (None: no rotation under way).
+    rotation: RotationPhase | None = None
 
 
 class ClusterUnitData(_Databag):
@@ -51,6 +60,9 @@ class ClusterUnitData(_Databag):
     mode: str | None = None
     # Fingerprint of the settings the running server started with.
     running_config: str | None = None
+    # Fingerprint of the JAAS file the running server read: the leader's proof that a
+    # password change reached every server.
+    running_jaas: str | None = None
     # Set when the server runs older settings than the charm wants: it needs a restart.
     pending_config: str | None = None
     # The settings whose restart did not come back into the quorum in time: the roll stops
@@ -63,13 +75,17 @@ class InternalSecret(_Databag):
 
     super_password: str
     sync_password: str
+    # Kept while a rotation rolls out: servers not yet restarted still know only this one.
+    super_password_previous: str | None = None
+    # The quorum password being rotated in (accepted first, then used; see rotation.py).
+    sync_password_next: str | None = None
 
     @classmethod
     def generate(cls) -> InternalSecret:
         return cls(super_password=new_password(), sync_password=new_password())
 
     def content(self) -> dict[str, str]:
-        return self.model_dump(by_alias=True)
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 def new_password(length: int = 32) -> str:

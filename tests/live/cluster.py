@@ -163,6 +163,7 @@ class Cluster:
         # Juju's planned_units(); None: as many as there are units.
         self.planned: int | None = None
         self.restart_timeout = restart_timeout
+        self.action_results: dict | None = None
         # Ordinals in the order the charm restarted their servers.
         self.restart_log: list[int] = []
         # relation-changed events owed to units, as (unit, the unit whose data changed).
@@ -273,6 +274,7 @@ class Cluster:
         with self._real_pebble(unit):
             if event == "action":
                 out = ctx.run(ctx.on.action(kwargs.pop("name"), **kwargs), state)
+                self.action_results = ctx.action_results
             else:
                 hook = getattr(ctx.on, event)
                 args = [state.get_container("zookeeper")] if event == "pebble_ready" else []
@@ -443,7 +445,7 @@ class Cluster:
 
     def super_password(self) -> str:
         (secret,) = self.secrets
-        return secret.tracked_content["super-password"]
+        return secret.latest_content["super-password"]
 
     def hosts(self, ordinals=None) -> str:
         ordinals = sorted(self.units) if ordinals is None else ordinals

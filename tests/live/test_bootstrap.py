@@ -65,7 +65,7 @@ def test_three_units_start_at_once_and_form_one_ensemble(cluster):
         ("active", "follower, 3 members"),
         ("active", "leader, 3 members"),
     ]
-    with admin.session(cluster.super_password(), host="127.0.0.1") as zk:
+    with admin.session([cluster.super_password()], host="127.0.0.1") as zk:
         committed = zk.committed_config()
     assert [s.line for s in committed.servers] == [
         f"server.{n}=127.0.0.{n}:2888:3888:participant;127.0.0.{n}:2181" for n in (1, 2, 3)
@@ -104,7 +104,7 @@ def test_sasl_is_enforced_for_clients(cluster):
 def test_super_user_can_reconfigure_and_a_wrong_password_cannot(cluster):
     cluster.deploy(3)
     cluster.wait_serving()
-    with admin.session(cluster.super_password()) as zk:
+    with admin.session([cluster.super_password()]) as zk:
         before = zk.committed_config()
         without_3 = zk.reconfig(joining=[], leaving=[3])
         assert sorted(without_3.ids) == [1, 2]
@@ -112,14 +112,14 @@ def test_super_user_can_reconfigure_and_a_wrong_password_cannot(cluster):
         assert [s.line for s in back.servers] == [s.line for s in before.servers]
         assert back.version > without_3.version > before.version
 
-    with pytest.raises(admin.AdminError), admin.session("not-the-password") as zk:
+    with pytest.raises(admin.AdminError), admin.session(["not-the-password"]) as zk:
         zk.reconfig(joining=[], leaving=[3])
 
 
 def test_a_joiner_with_a_wrong_quorum_password_never_serves(cluster):
     cluster.deploy(3)
     cluster.wait_serving()
-    with admin.session(cluster.super_password()) as zk:
+    with admin.session([cluster.super_password()]) as zk:
         committed = zk.committed_config()
 
     # A fourth server rendered by the charm's own functions, but with a wrong sync password.
@@ -131,7 +131,9 @@ def test_a_joiner_with_a_wrong_quorum_password_never_serves(cluster):
     files = {
         dynamic: EnsembleConfig((*committed.servers, me)).render(),
         layout.zoo_cfg: render.zoo_cfg(config, layout, intruder.address, str(dynamic)),
-        layout.jaas: render.jaas(render.Credentials(cluster.super_password(), "wrong-sync")),
+        layout.jaas: render.jaas(
+            render.Credentials(cluster.super_password(), {"sync0": "wrong"}, ("sync0", "wrong"))
+        ),
         layout.log_config: render.log_config(layout, "INFO"),
         layout.myid: render.myid_file(4),
     }
@@ -156,5 +158,5 @@ def test_a_joiner_with_a_wrong_quorum_password_never_serves(cluster):
     deadline_poll(refused, 30, "a member to refuse the intruder's quorum authentication")
     assert intruder.alive
     assert not intruder.health().serving
-    with admin.session(cluster.super_password()) as zk:
+    with admin.session([cluster.super_password()]) as zk:
         assert zk.committed_config().ids == committed.ids

@@ -1,5 +1,10 @@
 """Rolling restarts on real ZooKeeper: one member at a time, the leader last, nothing lost."""
 
+import json
+
+import pytest
+
+import admin
 from tests.live.cluster import Cluster
 from tests.live.writer import Writer
 
@@ -74,3 +79,73 @@ def test_a_member_that_cannot_come_back_halts_the_roll(tmp_path):
             )
     finally:
         cluster.stop()
+
+
+def test_the_restart_action_rolls_every_member_leader_last(cluster):
+    cluster.deploy(3)
+    leader = zookeeper_leader(cluster)
+    cluster.settle()
+    before = pids(cluster)
+    with Writer(cluster.hosts(), None) as writer:
+        cluster.run(cluster.leader, "action", name="restart")
+        cluster.wait_serving()
+        cluster.settle()
+    assert sorted(cluster.restart_log) == [0, 1, 2]
+    assert cluster.restart_log[-1] == leader
+    assert all(pids(cluster)[o] != before[o] for o in cluster.units)
+    assert writer.expirations == 0
+    assert writer.missing() == []
+    writer.close()
+
+
+def test_rotating_every_password_keeps_clients_connected(cluster):
+    cluster.deploy(3)
+    cluster.wait_serving()
+    cluster.settle()
+    old_super = cluster.super_password()
+    old_jaas = (cluster.units[0].storage / "conf" / "jaas.conf").read_text()
+
+    with Writer(cluster.hosts(), None) as writer:
+        cluster.run(cluster.leader, "action", name="rotate-passwords", params={"users": "all"})
+        assert cluster.action_results["rotating"] == "super, sync"
+        cluster.wait_serving()
+        cluster.settle()
+
+    # Three rolls of three members: accept the new quorum password, switch to it, drop the
+    # old one (the super password rides the first roll).
+    assert len(cluster.restart_log) == 9
+    assert json.loads(cluster.app_data.get("rotation", "null")) is None
+    assert json.loads(cluster.app_data["quorum-generation"]) == 1
+    new_super = cluster.super_password()
+    assert new_super != old_super
+    for unit in cluster.units.values():
+        jaas = (unit.storage / "conf" / "jaas.conf").read_text()
+        assert "sync0" not in jaas and 'username="sync1"' in jaas
+        assert old_jaas != jaas
+    with admin.session([new_super]) as zk:
+        assert len(zk.committed_config().voters) == 3
+    with pytest.raises(admin.AdminError), admin.session([old_super]):
+        pass
+    assert writer.expirations == 0
+    assert writer.missing() == []
+    writer.close()
+    assert all(u.status.name == "active" for u in cluster.units.values())
+
+
+def test_ensemble_status_reports_every_member(cluster):
+    cluster.deploy(3)
+    healths = cluster.wait_serving()
+    cluster.settle()
+    cluster.run(1, "action", name="ensemble-status")
+    results = cluster.action_results
+    assert sorted(k for k in results if k.startswith("server-")) == [
+        "server-1",
+        "server-2",
+        "server-3",
+    ]
+    for ordinal, health in healths.items():
+        member = results[f"server-{ordinal + 1}"]
+        assert member["mode"] == health.mode
+        assert member["address"] == f"127.0.0.{ordinal + 1}"
+        assert member["lag"] == "0"
+        assert member["zxid"].startswith("0x")

@@ -12,18 +12,30 @@ from kazoo.exceptions import KazooException
 class Writer:
     """Writes /writes/w-<seq> in a loop; remembers what was acknowledged and what it saw."""
 
-    def __init__(self, hosts: str, password: str, path: str = "/writes"):
+    def __init__(self, hosts: str, password: str | None, path: str = "/writes"):
+        """password: the super user's (SASL); None: a digest identity no rotation touches."""
         self.path = path
         self.acknowledged: list[str] = []
         self.errors = 0
         self.expirations = 0
         self.max_gap = 0.0
         self._stop = threading.Event()
+        auth = (
+            {
+                "sasl_options": {
+                    "mechanism": "DIGEST-MD5",
+                    "username": "super",
+                    "password": password,
+                }
+            }
+            if password
+            else {"auth_data": [("digest", "writer:writer-password")]}
+        )
         self.client = KazooClient(
             hosts=hosts,
             timeout=10,
-            sasl_options={"mechanism": "DIGEST-MD5", "username": "super", "password": password},
             connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5},
+            **auth,
         )
         self.client.add_listener(self._on_state)
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -264,7 +264,7 @@ def test_a_non_leader_reads_the_secret_by_the_id_in_peer_data(disk):
 
     jaas = (disk / "conf/jaas.conf").read_text()
     assert 'user_super="superpw-from-leader"' in jaas
-    assert 'user_sync="syncpw-from-leader"' in jaas
+    assert 'user_sync0="syncpw-from-leader"' in jaas
     assert 'password="syncpw-from-leader"' in jaas
     assert out.unit_status == testing.ActiveStatus("leader, 3 members")
 

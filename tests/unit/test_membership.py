@@ -25,10 +25,10 @@ class FakeZooKeeper:
         self.fail = False
 
     @contextlib.contextmanager
-    def session(self, super_password, host="127.0.0.1", port=2181, timeout=10.0, fallbacks=()):
+    def session(self, passwords, host="127.0.0.1", port=2181, timeout=10.0, fallbacks=()):
         if self.fail:
             raise admin.AdminError("cannot reach ZooKeeper")
-        assert super_password == "superpw"
+        assert passwords[0] == "superpw"
         self.sessions += 1
         yield self
 

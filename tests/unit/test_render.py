@@ -19,6 +19,10 @@ SYNC_PW = "Sync5ecretPassw0rdYYYYYYYYYYYYYY"
 LOG4J = dataclasses.replace(K8S, logging="log4j")
 
 
+def creds(users=None):
+    return render.Credentials(SUPER_PW, {"sync0": SYNC_PW}, ("sync0", SYNC_PW), users=users or {})
+
+
 def zoo_cfg(layout: Layout = K8S, dynamic_file: str = DYNAMIC, **options) -> dict[str, str]:
     text = render.zoo_cfg(parse(options), layout, ADDRESS, dynamic_file)
     return render.parse_properties(text)
@@ -106,7 +110,7 @@ def test_zoo_cfg_requires_quorum_sasl_both_ways():
 
 def test_zoo_cfg_login_contexts_exist_in_jaas():
     cfg = zoo_cfg()
-    sections = jaas_sections(render.jaas(render.Credentials(SUPER_PW, SYNC_PW)))
+    sections = jaas_sections(render.jaas(creds()))
     assert cfg["quorum.auth.learner.saslLoginContext"] in sections
     assert cfg["quorum.auth.server.saslLoginContext"] in sections
 
@@ -201,34 +205,34 @@ def entries(body: str) -> dict[str, str]:
 
 
 def test_jaas_server_section_holds_the_super_user():
-    server = jaas_sections(render.jaas(render.Credentials(SUPER_PW, SYNC_PW)))["Server"]
+    server = jaas_sections(render.jaas(creds()))["Server"]
     assert "org.apache.zookeeper.server.auth.DigestLoginModule required" in server
     assert entries(server) == {"user_super": SUPER_PW}
 
 
 def test_jaas_quorum_sections_hold_the_sync_user():
-    sections = jaas_sections(render.jaas(render.Credentials(SUPER_PW, SYNC_PW)))
-    assert entries(sections["QuorumServer"]) == {"user_sync": SYNC_PW}
-    assert entries(sections["QuorumLearner"]) == {"username": "sync", "password": SYNC_PW}
+    sections = jaas_sections(render.jaas(creds()))
+    assert entries(sections["QuorumServer"]) == {"user_sync0": SYNC_PW}
+    assert entries(sections["QuorumLearner"]) == {"username": "sync0", "password": SYNC_PW}
     for name in ("QuorumServer", "QuorumLearner"):
         assert "org.apache.zookeeper.server.auth.DigestLoginModule required" in sections[name]
 
 
 def test_jaas_has_only_the_three_sections_and_no_password_elsewhere():
-    text = render.jaas(render.Credentials(SUPER_PW, SYNC_PW))
+    text = render.jaas(creds())
     assert set(jaas_sections(text)) == {"Server", "QuorumServer", "QuorumLearner"}
     assert text.count(SUPER_PW) == 1
     assert text.count(SYNC_PW) == 2
 
 
 def test_jaas_server_section_lists_client_users_besides_super():
-    text = render.jaas(render.Credentials(SUPER_PW, SYNC_PW, users={"app-1": "pw1"}))
+    text = render.jaas(creds(users={"app-1": "pw1"}))
     server = entries(jaas_sections(text)["Server"])
     assert server == {"user_super": SUPER_PW, "user_app-1": "pw1"}
 
 
 def test_jaas_every_section_ends_its_options_with_one_semicolon():
-    text = render.jaas(render.Credentials(SUPER_PW, SYNC_PW, users={"a": "1", "b": "2"}))
+    text = render.jaas(creds(users={"a": "1", "b": "2"}))
     for name, body in jaas_sections(text).items():
         assert body.rstrip().endswith(";"), name
         assert body.count(";") == 1, name
