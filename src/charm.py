@@ -73,6 +73,7 @@ class ZooKeeperCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self._held: str | None = None  # why membership could not converge this hook
+        self._blocked: str | None = None  # a user error found while reconciling
         self.workload = Workload(self.unit.get_container(CONTAINER), self.layout)
         self.ordinal = ordinal_of(self.unit.name)
         self.address = self.layout.address(self.app.name, self.model.name, self.ordinal)
@@ -181,6 +182,7 @@ class ZooKeeperCharm(ops.CharmBase):
             self._converge(inputs)
             self._lead_roll(inputs, me)
             self._lead_rotation(inputs, me)
+            self._lead_user_password(inputs, me)
 
     def _restart(self, inputs: Inputs, layer: dict, me: ClusterUnitData, desired: str) -> None:
         """This unit's turn in the roll: restart, then wait for ZooKeeper to say it is back."""
@@ -234,6 +236,44 @@ class ZooKeeperCharm(ops.CharmBase):
         self._store_secret(step.secret)
         cluster.quorum_generation, cluster.rotation = step.generation, step.phase
         inputs.peers.save(cluster, self.app)
+
+    def _lead_user_password(self, inputs: Inputs, me: ClusterUnitData) -> None:
+        """Rotate to the super password the admin put in the `system-users` secret."""
+        secret_id = inputs.config.system_users
+        if secret_id is None:
+            return
+        try:
+            content = self.model.get_secret(id=secret_id).get_content(refresh=True)
+        except ops.SecretNotFoundError:
+            self._blocked = (
+                f"system-users: secret {secret_id} not found or not granted: "
+                f"juju grant-secret {secret_id} {self.app.name}"
+            )
+            return
+        except ops.ModelError as exc:
+            self._blocked = f"system-users: cannot read secret {secret_id}: {exc}"
+            return
+        password = content.get("super-password")
+        problem = rotation.password_problem(password)
+        if problem:
+            self._blocked = f"system-users: super-password {problem}; add a new secret revision"
+            return
+        secret = inputs.secret
+        if password in (secret.super_password, secret.super_password_previous):
+            return
+        views = self._views(inputs, me)
+        if (
+            inputs.cluster.rotation
+            or secret.super_password_previous
+            or any(v.pending_config for v in views.values())
+        ):
+            self._held = self._held or "system-users: new password waits for the current roll"
+            return
+        logger.info("rotating the super password to the one in system-users")
+        rotated, _ = rotation.start(secret, {"super"}, password, "")
+        self._store_secret(rotated)
+        self.__dict__.pop("inputs", None)
+        self._reconcile()
 
     def _store_secret(self, content: InternalSecret) -> None:
         self.model.get_secret(label=INTERNAL_SECRET_LABEL).set_content(content.content())
@@ -428,6 +468,8 @@ class ZooKeeperCharm(ops.CharmBase):
             return
         if self._held:
             event.add_status(ops.WaitingStatus(self._held))
+        if self._blocked:
+            event.add_status(ops.BlockedStatus(self._blocked))
         me = inputs.peers.load(ClusterUnitData, self.unit)
         if me.failed_config is not None:
             event.add_status(

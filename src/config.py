@@ -29,6 +29,7 @@ class CharmConfig(pydantic.BaseModel):
     jvm_heap_mb: int = pydantic.Field(1024, ge=128, le=65536, strict=True)
     autopurge_interval_hours: int = pydantic.Field(24, ge=1, le=720, strict=True)
     autopurge_snap_retain_count: int = pydantic.Field(3, ge=3, le=100, strict=True)
+    system_users: str | None = pydantic.Field(None, pattern=r"^secret:[a-z0-9]+$")
 
     @pydantic.field_validator("log_level", mode="before")
     @classmethod
@@ -53,6 +54,8 @@ def _describe(error: dict) -> str:
         return f"{option} must be one of {ctx.get('expected', '')}".replace("'", "")
     if kind.startswith("int"):
         return f"{option} must be a whole number"
+    if kind.startswith("string_pattern"):
+        return f"{option} must be a secret ID (secret:...) from juju add-secret"
     if kind.startswith("string"):
         return f"{option} must be text"
     return f"{option}: {error['msg']}"

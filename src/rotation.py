@@ -74,3 +74,14 @@ def start(
         update["sync_password_next"] = new_sync
         phase = RotationPhase.ACCEPT
     return secret.model_copy(update=update), phase
+
+
+def password_problem(password: str | None) -> str | None:
+    """Why a password a user chose cannot go into a JAAS file, or None if it can."""
+    if not password:
+        return "is missing"
+    if not 8 <= len(password) <= 128:
+        return "must be 8 to 128 characters long"
+    if any(c in password for c in "\"\\'") or any(c.isspace() for c in password):
+        return "must not contain quotes, backslashes or white space"
+    return None

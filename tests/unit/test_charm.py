@@ -389,35 +389,6 @@ def test_unchanged_config_touches_nothing(ctx, disk, deployed):
     assert restarts(ctx) == []
 
 
-BAD = [
-    ("tick-time", 99, "tick-time must be between 100 and 60000"),
-    ("tick-time", 60001, "tick-time must be between 100 and 60000"),
-    ("init-limit", 0, "init-limit must be between 1 and 1000"),
-    ("sync-limit", 1001, "sync-limit must be between 1 and 1000"),
-    ("max-client-connections", -1, "max-client-connections must be between 0 and 100000"),
-    ("jvm-heap-mb", 64, "jvm-heap-mb must be between 128 and 65536"),
-    ("autopurge-interval-hours", 0, "autopurge-interval-hours must be between 1 and 720"),
-    ("autopurge-snap-retain-count", 2, "autopurge-snap-retain-count must be between 3 and 100"),
-    ("log-level", "TRACE", "log-level must be one of DEBUG, INFO, WARN or ERROR"),
-]
-
-
-@pytest.mark.parametrize(("option", "value", "message"), BAD)
-def test_bad_config_blocks_naming_the_option_and_changes_nothing(
-    ctx, disk, deployed, option, value, message
-):
-    disk.age()
-    before = disk.files()
-    out = ctx.run(ctx.on.config_changed(), with_config(deployed, **{option: value}))
-
-    assert out.unit_status == testing.BlockedStatus(f"invalid config: {message}")
-    assert option in out.unit_status.message
-    assert disk.files() == before
-    assert plan(out) == plan(deployed)
-    assert workload(out).service_statuses == SERVING
-    assert restarts(ctx) == []
-
-
 def test_several_bad_options_are_named_in_one_status(ctx, disk, deployed):
     disk.age()
     before = disk.files()

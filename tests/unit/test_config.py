@@ -32,17 +32,19 @@ def value_of(config: CharmConfig, option: str):
 def test_no_options_gives_the_config_yaml_defaults():
     config = parse({})
     for option, spec in CONFIG_YAML.items():
-        assert value_of(config, option) == spec["default"], option
+        assert value_of(config, option) == spec.get("default"), option
 
 
 def test_model_and_config_yaml_name_the_same_options():
     model_options = {field.replace("_", "-") for field in CharmConfig.model_fields}
     assert model_options == set(CONFIG_YAML)
-    assert set(INT_OPTIONS) | {"log-level"} == set(CONFIG_YAML)
+    assert set(INT_OPTIONS) | {"log-level", "system-users"} == set(CONFIG_YAML)
 
 
 def test_config_yaml_defaults_are_accepted_as_juju_sends_them():
-    defaults = {option: spec["default"] for option, spec in CONFIG_YAML.items()}
+    defaults = {
+        option: spec["default"] for option, spec in CONFIG_YAML.items() if "default" in spec
+    }
     assert parse(defaults) == parse({})
 
 
@@ -129,3 +131,16 @@ def test_parsed_config_cannot_be_changed_afterwards():
     config = parse({})
     with pytest.raises(ValueError, match="frozen"):
         config.tick_time = 5
+
+
+@pytest.mark.parametrize("value", ["not-a-secret", "secret:", "secret:UPPER", ""])
+def test_system_users_must_be_a_secret_id(value):
+    with pytest.raises(InvalidConfigError) as error:
+        parse({"system-users": value})
+    assert str(error.value) == "system-users must be a secret ID (secret:...) from juju add-secret"
+
+
+def test_system_users_takes_a_secret_id():
+    assert parse({"system-users": "secret:d1n5hhfmp25c77f4slv0"}).system_users == (
+        "secret:d1n5hhfmp25c77f4slv0"
+    )
