@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 START_DYNAMIC_FILE = "zoo.cfg.dynamic"
 # A joiner syncs in seconds; past this the leader adds it on a later hook.
 JOIN_SYNC_TIMEOUT = 60.0
+# A server with this many requests queued is struggling; say so in its status.
+BUSY_OUTSTANDING_REQUESTS = 1000
 # Enough reconfig steps for any scale change of a 7-member ensemble in one hook.
 MAX_RECONFIG_STEPS = 8
 
@@ -82,7 +84,6 @@ class ZooKeeperCharm(ops.CharmBase):
             self.on.start,
             self.on.config_changed,
             self.on.upgrade_charm,
-            self.on.update_status,
             self.on.leader_elected,
             self.on.secret_changed,
             self.on.zookeeper_pebble_ready,
@@ -93,6 +94,7 @@ class ZooKeeperCharm(ops.CharmBase):
             self.on[PEER].relation_departed,
         ):
             framework.observe(event, self._reconcile)
+        framework.observe(self.on.update_status, self._on_update_status)
         framework.observe(self.on.stop, self._on_stop)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.get_super_password_action, self._on_get_super_password)
@@ -296,6 +298,20 @@ class ZooKeeperCharm(ops.CharmBase):
             inputs.cluster.restart_grant = decision.grant
             inputs.peers.save(inputs.cluster, self.app)
 
+    def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
+        """The periodic look: converge if something drifted, and log how the server is."""
+        self._reconcile()
+        health = self.health
+        logger.info(
+            "health: serving=%s mode=%s voters=%d outstanding=%d connections=%d zxid=%#x",
+            health.serving,
+            health.mode,
+            health.voters,
+            health.outstanding_requests,
+            health.connections,
+            health.zxid,
+        )
+
     def _on_stop(self, _: ops.StopEvent) -> None:
         """A pod going away for good takes itself (and any fellow leaver) out of the vote first.
 
@@ -496,6 +512,8 @@ class ZooKeeperCharm(ops.CharmBase):
         message = f"{self.health.mode}, {voters} member" + ("s" if voters != 1 else "")
         if voters % 2 == 0:
             message += f" (even: tolerates {voters // 2 - 1} failure(s), like {voters - 1})"
+        if self.health.outstanding_requests >= BUSY_OUTSTANDING_REQUESTS:
+            message += f"; {self.health.outstanding_requests} requests queued"
         return message
 
     def _on_get_super_password(self, event: ops.ActionEvent) -> None:

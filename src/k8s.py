@@ -54,7 +54,9 @@ class Kubernetes:
         # The partition means something only under RollingUpdate (Juju's default); naming the
         # type keeps the patch valid on its own.
         body = {
-            "spec": {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": value}}}
+            "spec": {
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": value}}
+            }
         }
         with self._errors(f"set the partition of StatefulSet {namespace}/{statefulset}"):
             self.client.patch(

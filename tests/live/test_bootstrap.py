@@ -59,12 +59,17 @@ def test_three_units_start_at_once_and_form_one_ensemble(cluster):
     assert all(unit.alive for unit in cluster.units.values())
 
     cluster.wait_serving()
+    pids = {o: u.process.pid for o, u in cluster.units.items()}
+    cluster.settle()
     cluster.settle()
     assert statuses(cluster) == [
         ("active", "follower, 3 members"),
         ("active", "follower, 3 members"),
         ("active", "leader, 3 members"),
     ]
+    # update-status on a healthy ensemble changes nothing and restarts nothing.
+    assert cluster.restart_log == []
+    assert {o: u.process.pid for o, u in cluster.units.items()} == pids
     with admin.session([cluster.super_password()], host="127.0.0.1") as zk:
         committed = zk.committed_config()
     assert [s.line for s in committed.servers] == [

@@ -157,3 +157,23 @@ def test_a_new_leader_carries_on_the_roll_from_peer_data(disk):
     )
     out = ctx.run(ctx.on.leader_elected(), state)
     assert json.loads(peers(out).local_app_data["restart-grant"]) == 2
+
+
+def test_update_status_logs_a_health_summary_and_flags_a_busy_server(disk, admin_server):
+    import admin
+
+    ctx = context(0)
+    started = ctx.run(
+        ctx.on.config_changed(),
+        roll_state(disk, leader=True, unit_id=0, grant=None, peers_data={}),
+    )
+    admin_server.health = admin.Health(
+        serving=True, mode="leader", voters=3, outstanding_requests=1500, connections=7
+    )
+    state = running(roll_state(disk, leader=True, unit_id=0, grant=None, peers_data={}), started)
+    out = ctx.run(ctx.on.update_status(), state)
+    assert out.unit_status == testing.ActiveStatus("leader, 3 members; 1500 requests queued")
+    summary = [m.message for m in ctx.juju_log if m.message.startswith("health:")]
+    assert summary == [
+        "health: serving=True mode=leader voters=3 outstanding=1500 connections=7 zxid=0x0"
+    ]
