@@ -142,7 +142,7 @@ def _unhealthy(view: dict[int, Unit], planned_units: int, quorum_synced: bool) -
         unit = view.get(ordinal)
         if unit is None:
             yield _missing(ordinal)
-        elif False:
+        elif not unit.serving:
             yield f"unit {ordinal} is not serving"
     if not quorum_synced:
         yield "ZooKeeper reports followers out of sync"
