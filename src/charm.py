@@ -15,6 +15,7 @@ import admin
 import render
 import rolling
 import rotation
+import upgrade
 from config import CharmConfig, InvalidConfigError, parse
 from ensemble import (
     EnsembleConfig,
@@ -101,6 +102,7 @@ class ZooKeeperCharm(ops.CharmBase):
         framework.observe(self.on.rotate_passwords_action, self._on_rotate_passwords)
         framework.observe(self.on.restart_action, self._on_restart)
         framework.observe(self.on.ensemble_status_action, self._on_ensemble_status)
+        framework.observe(self.on.pre_upgrade_check_action, self._on_pre_upgrade_check)
 
     # -- inputs -------------------------------------------------------------------------
 
@@ -185,6 +187,7 @@ class ZooKeeperCharm(ops.CharmBase):
             self._lead_roll(inputs, me)
             self._lead_rotation(inputs, me)
             self._lead_user_password(inputs, me)
+            self._lead_upgrade(inputs, me)
 
     def _restart(self, inputs: Inputs, layer: dict, me: ClusterUnitData, desired: str) -> None:
         """This unit's turn in the roll: restart, then wait for ZooKeeper to say it is back."""
@@ -277,6 +280,126 @@ class ZooKeeperCharm(ops.CharmBase):
         self.__dict__.pop("inputs", None)
         self._reconcile()
 
+    def kubernetes(self):
+        """The lightkube shell (a method, so that tests can hand in a fake)."""
+        import k8s
+
+        return k8s.Kubernetes(self.app.name)
+
+    def _upgrade_view(self, inputs: Inputs, me: ClusterUnitData, kube) -> list[upgrade.Unit]:
+        members = inputs.published or EnsembleConfig(())
+        # ZooKeeper's own answer, not peer data: right after a handover peer data is stale.
+        leaders = {
+            s.id
+            for s in members.voters
+            if admin.mntr(s.address).get("zk_server_state") == "leader"
+        }
+        return [
+            upgrade.Unit(
+                ordinal=ordinal,
+                upgraded=kube.pod_upgraded(
+                    f"{self.app.name}-{ordinal}", self.app.name, self.model.name
+                ),
+                serving=data.state is MemberState.SERVING,
+                zk_leader=myid(ordinal) in leaders,
+            )
+            for ordinal, data in self._views(inputs, me).items()
+        ]
+
+    def _quorum_synced(self, inputs: Inputs) -> bool:
+        members = inputs.published or EnsembleConfig(())
+        return admin.quorum_synced([s.address for s in members.voters], len(members.voters))
+
+    def _apply_upgrade_step(self, inputs: Inputs, step: upgrade.Step, kube) -> None:
+        if step.bounce_leader is not None:
+            # Drop the leader from the voters and add it straight back: ZooKeeper hands
+            # leadership to another member; the old leader keeps running and in sync.
+            server = next(s for s in inputs.published.servers if s.id == step.bounce_leader)
+            others = tuple(s.address for s in inputs.published.servers)
+            local = self.layout.local_host(self.address)
+            with admin.session(self._super_passwords(inputs), local, fallbacks=others) as zk:
+                zk.reconfig([], [server.id])
+                zk.reconfig([server.line], [])
+        elif step.partition is not None:
+            kube.set_partition(self.app.name, self.model.name, step.partition)
+            inputs.cluster.upgrade_partition = step.partition
+            inputs.peers.save(inputs.cluster, self.app)
+        elif step.done:
+            inputs.cluster.upgrade_partition = None
+            inputs.cluster.upgrade_from_revision = None
+            inputs.peers.save(inputs.cluster, self.app)
+        elif step.wait:
+            self._held = self._held or f"upgrade: {step.wait}"
+
+    def _lead_upgrade(self, inputs: Inputs, me: ClusterUnitData) -> None:
+        """Move an upgrade on: one pod at a time, never the ZooKeeper leader's while it leads."""
+        cluster = inputs.cluster
+        if cluster.upgrade_partition is None:
+            return
+        import k8s
+
+        kube = self.kubernetes()
+        try:
+            refreshed = (
+                kube.update_revision(self.app.name, self.model.name)
+                != cluster.upgrade_from_revision
+            )
+            step = upgrade.next_step(
+                self._upgrade_view(inputs, me, kube),
+                cluster.upgrade_partition,
+                self._quorum_synced(inputs),
+                planned_units=self.app.planned_units(),
+                refreshed=refreshed,
+            )
+            self._apply_upgrade_step(inputs, step, kube)
+        except k8s.K8sError as exc:
+            self._blocked = f"upgrade: {exc}"
+        except admin.AdminError as exc:
+            self._held = self._held or f"upgrade: cannot move ZooKeeper leadership yet: {exc}"
+
+    def _on_pre_upgrade_check(self, event: ops.ActionEvent) -> None:
+        """Check that an upgrade is safe now; if it is, hold all pods but the highest."""
+        inputs = self._leader_action_inputs(event, "pre-upgrade-check")
+        if inputs is None:
+            return
+        import k8s
+
+        me = inputs.peers.load(ClusterUnitData, self.unit)
+        kube = self.kubernetes()
+        planned = self.app.planned_units()
+        try:
+            view = self._upgrade_view(inputs, me, kube)
+            synced = self._quorum_synced(inputs)
+            reasons = upgrade.check(view, synced, roll_pending=False, planned_units=planned)
+            if reasons:
+                event.fail("not safe to upgrade now: " + "; ".join(reasons))
+                return
+            partition = upgrade.pre_upgrade_partition(planned)
+            kube.set_partition(self.app.name, self.model.name, partition)
+            inputs.cluster.upgrade_from_revision = kube.update_revision(
+                self.app.name, self.model.name
+            )
+            inputs.cluster.upgrade_partition = partition
+            inputs.peers.save(inputs.cluster, self.app)
+            step = upgrade.next_step(
+                view, partition, synced, planned_units=planned, refreshed=False
+            )
+            if step.bounce_leader is not None:
+                self._apply_upgrade_step(inputs, step, kube)
+        except k8s.K8sError as exc:
+            event.fail(str(exc))
+            return
+        except admin.AdminError as exc:
+            event.fail(f"could not move ZooKeeper leadership off the first pod: {exc}")
+            return
+        event.set_results(
+            {
+                "safe": "yes",
+                "partition": str(partition),
+                "next": f"juju refresh {self.app.name}: pods are then replaced one at a time",
+            }
+        )
+
     def _store_secret(self, content: InternalSecret) -> None:
         self.model.get_secret(label=INTERNAL_SECRET_LABEL).set_content(content.content())
 
@@ -293,6 +416,9 @@ class ZooKeeperCharm(ops.CharmBase):
             for ordinal, data in views.items()
         }
         decision = rolling.next_restart(members, inputs.cluster.restart_grant)
+        upgrading = inputs.cluster.upgrade_partition is not None
+        if upgrading and decision.grant not in (None, inputs.cluster.restart_grant):
+            decision = rolling.Decision(held="rolling restart waits for the upgrade")
         self._held = self._held or decision.held
         if decision.grant != inputs.cluster.restart_grant:
             inputs.cluster.restart_grant = decision.grant

@@ -52,6 +52,10 @@ class ClusterAppData(_Databag):
     quorum_generation: int = 0
     # Where a quorum password rotation is (None: no rotation under way).
     rotation: RotationPhase | None = None
+    # An upgrade under way: the StatefulSet revision pre-upgrade-check saw (the refresh
+    # brings a new one) and the partition the leader last set.
+    upgrade_from_revision: str | None = None
+    upgrade_partition: int | None = None
 
 
 class ClusterUnitData(_Databag):
