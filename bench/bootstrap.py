@@ -27,6 +27,7 @@ from tests.live.cluster import (  # noqa: E402
     deadline_poll,
     loopback_address,
     loopback_layout,
+    raw_server_argv,
 )
 
 SIZE = 3
@@ -81,16 +82,7 @@ def plain(workdir: Path) -> float:
             f"admin.serverAddress={address}\n4lw.commands.whitelist=*\n{servers}"
         )
         Path(layout.log_config).write_text(render.log_config(layout, "INFO"))
-        argv = [
-            layout.java,
-            "-Xmx128m",
-            f"-Dlog4j.configuration=file:{layout.log_config}",
-            *layout.extra_jvm_flags,
-            "-cp",
-            layout.classpath,
-            render.MAIN_CLASS,
-            str(layout.zoo_cfg),
-        ]
+        argv = raw_server_argv(layout)
         log = (workdir / f"plain-{ordinal}.log").open("ab")
         starters.append(
             (lambda argv=argv, log=log: subprocess.Popen(argv, stdout=log, stderr=log), address)

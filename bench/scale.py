@@ -60,6 +60,7 @@ from tests.live.cluster import (  # noqa: E402
     Unit,
     deadline_poll,
     loopback_layout,
+    raw_server_argv,
 )
 from tests.live.writer import Writer  # noqa: E402
 
@@ -309,18 +310,8 @@ class RawEnsemble:
             f"admin.serverAddress={self.host(ordinal)}\nadmin.serverPort={ADMIN_PORT}\n"
         )
         Path(layout.log_config).write_text(render.log_config(layout, "INFO"))
-        argv = [
-            layout.java,
-            "-Xmx128m",
-            f"-Dlog4j.configuration=file:{layout.log_config}",
-            # Reconfig is for super users only; without auth ZooKeeper's guide skips ACLs.
-            "-Dzookeeper.skipACL=yes",
-            *layout.extra_jvm_flags,
-            "-cp",
-            layout.classpath,
-            render.MAIN_CLASS,
-            str(layout.zoo_cfg),
-        ]
+        # Reconfig is for super users only; without auth ZooKeeper's guide skips ACLs.
+        argv = raw_server_argv(layout, "-Dzookeeper.skipACL=yes")
         with (self.workdir / f"raw-{ordinal}.log").open("ab") as log:
             self.processes[ordinal] = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

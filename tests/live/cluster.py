@@ -95,6 +95,23 @@ def loopback_layout(storage: Path) -> Layout:
     )
 
 
+def raw_server_argv(layout: Layout, *flags: str) -> list[str]:
+    """A plain ZooKeeper server, no charm: the same JVM, jars and test flags (for benches)."""
+    from render import MAIN_CLASS
+
+    return [
+        layout.java,
+        "-Xmx128m",
+        f"-Dlog4j.configuration=file:{layout.log_config}",
+        *flags,
+        *layout.extra_jvm_flags,
+        "-cp",
+        layout.classpath,
+        MAIN_CLASS,
+        str(layout.zoo_cfg),
+    ]
+
+
 def _load(name: str) -> dict:
     return yaml.safe_load((REPO / name).read_text())
 
