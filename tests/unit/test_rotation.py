@@ -65,3 +65,66 @@ def test_the_secret_content_never_carries_empty_keys():
 )
 def test_passwords_a_user_chooses(password, problem):
     assert password_problem(password) == problem
+
+
+# -- the charm starting a rotation (state tests) ----------------------------------------------
+
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+
+from ops import testing  # noqa: E402
+
+from tests.unit.test_charm import make_state, peers  # noqa: E402
+
+
+@pytest.fixture
+def leader(ctx, disk):
+    """A leader whose peer still runs the current passwords (so a rotation is mid-way)."""
+    out = ctx.run(ctx.on.config_changed(), ctx.run(ctx.on.leader_elected(), make_state(disk)))
+    peer = {"state": json.dumps("serving"), "running-jaas": json.dumps("current")}
+    relation = dataclasses.replace(peers(out), peers_data={1: peer})
+    return dataclasses.replace(out, relations={relation})
+
+
+def app_data(out):
+    return {k: json.loads(v) for k, v in peers(out).local_app_data.items()}
+
+
+def the_secret(out):
+    (secret,) = [s for s in out.secrets if s.owner == "app"]
+    return secret.latest_content
+
+
+def test_rotate_passwords_starts_a_roll_and_keeps_the_previous_super_password(ctx, leader):
+    before = the_secret(leader)
+    out = ctx.run(ctx.on.action("rotate-passwords", params={"users": "all"}), leader)
+    after = the_secret(out)
+    assert ctx.action_results["rotating"] == "super, sync"
+    assert after["super-password-previous"] == before["super-password"]
+    assert after["super-password"] != before["super-password"]
+    assert after["sync-password"] == before["sync-password"]
+    assert after["sync-password-next"] not in before.values()
+    assert app_data(out)["rotation"] == "accept-new"
+    assert all(p not in str(ctx.action_results) for p in after.values())
+
+
+def test_restart_action_bumps_the_generation_every_unit_rolls_on(ctx, leader):
+    out = ctx.run(ctx.on.action("restart"), leader)
+    assert app_data(out)["restart-generation"] == 1
+    assert [m.message for m in ctx.juju_log if m.message.startswith("restarting")] == [
+        "restarting zookeeper"
+    ]
+
+
+def test_system_users_rotates_to_the_admins_password(ctx, leader):
+    chosen = testing.Secret(tracked_content={"super-password": "Chosen-By-Admin-1"})
+    state = dataclasses.replace(
+        leader, config={"system-users": chosen.id}, secrets={*leader.secrets, chosen}
+    )
+    before = the_secret(leader)
+    out = ctx.run(ctx.on.config_changed(), state)
+    after = the_secret(out)
+    assert after["super-password"] == "Chosen-By-Admin-1"
+    assert after["super-password-previous"] == before["super-password"]
+    jaas = out.get_container("zookeeper").get_filesystem(ctx) / "var/lib/zookeeper/conf/jaas.conf"
+    assert 'user_super="Chosen-By-Admin-1"' in jaas.read_text()
