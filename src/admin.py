@@ -26,6 +26,7 @@ class Health:
     mode: str | None = None
     voters: int = 0
     voter_ids: frozenset[int] = frozenset()
+    version: str | None = None
     outstanding_requests: int = 0
     zxid: int = 0
     connections: int = 0
@@ -36,7 +37,9 @@ class Health:
             return cls(serving=False)
         stats = srvr["server_stats"]
         voter_ids = frozenset(int(i) for i in voting_view.get("current_config") or {})
+        version = str(srvr.get("version", "")).split(",")[0].split("-")[0] or None
         return cls(
+            version=version,
             serving=True,
             mode=stats.get("server_state"),
             voters=len(voter_ids),
@@ -215,6 +218,50 @@ class Admin:
             new_members=None,
         )
         return EnsembleConfig.parse(data.decode())
+
+    def ensure_chroot(self, path: str, acls, parent_acls) -> None:
+        """Create path (missing parents closed to all but the super user) and set `acls` on
+        it and on everything already below it."""
+        from kazoo.exceptions import NodeExistsError
+
+        client = self.client
+        parts = path.strip("/").split("/")
+        for depth in range(1, len(parts) + 1):
+            node = "/" + "/".join(parts[:depth])
+            wanted = acls if depth == len(parts) else parent_acls
+            with contextlib.suppress(NodeExistsError):
+                client.retry(client.create, node, b"", acl=_kazoo_acls(wanted))
+        self.set_tree_acls(path, acls)
+
+    def set_tree_acls(self, path: str, acls) -> None:
+        """Set `acls` on path and everything below it (nothing if path does not exist)."""
+        client = self.client
+        if client.retry(client.exists, path) is None:
+            return
+        for node in _walk(client, path):
+            client.retry(client.set_acls, node, _kazoo_acls(acls))
+
+    def set_acls(self, path: str, acls) -> None:
+        self.client.retry(self.client.set_acls, path, _kazoo_acls(acls))
+
+    def delete_tree(self, path: str) -> None:
+        self.client.retry(self.client.delete, path, recursive=True)
+
+
+PERM_BITS = {"r": 1, "w": 2, "c": 4, "d": 8, "a": 16}
+
+
+def _kazoo_acls(acls) -> list:
+    from kazoo.security import ACL, Id
+
+    return [ACL(sum(PERM_BITS[p] for p in acl.perms), Id(acl.scheme, acl.id)) for acl in acls]
+
+
+def _walk(client, path: str):
+    """path and every znode below it, parents first."""
+    yield path
+    for child in client.retry(client.get_children, path):
+        yield from _walk(client, f"{path.rstrip('/')}/{child}")
 
 
 def _applied(committed: EnsembleConfig, joining: list[str], leaving: list[int]) -> bool:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -12,6 +13,8 @@ import time
 import ops
 
 import admin
+import clients
+import provider
 import render
 import rolling
 import rotation
@@ -27,7 +30,7 @@ from ensemble import (
     server_for,
     zxid_lag,
 )
-from layout import K8S, SUPER_USER, Layout
+from layout import CLIENT_PORT, K8S, SUPER_USER, Layout
 from state import (
     CONTAINER,
     INTERNAL_SECRET_LABEL,
@@ -77,6 +80,8 @@ class ZooKeeperCharm(ops.CharmBase):
         super().__init__(framework)
         self._held: str | None = None  # why membership could not converge this hook
         self._blocked: str | None = None  # a user error found while reconciling
+        self._session: contextlib.ExitStack | None = None  # the hook's one admin session
+        self._admin: admin.Admin | None = None
         self.workload = Workload(self.unit.get_container(CONTAINER), self.layout)
         self.ordinal = ordinal_of(self.unit.name)
         self.address = self.layout.address(self.app.name, self.model.name, self.ordinal)
@@ -93,6 +98,9 @@ class ZooKeeperCharm(ops.CharmBase):
             self.on[PEER].relation_joined,
             self.on[PEER].relation_changed,
             self.on[PEER].relation_departed,
+            self.on[provider.RELATION].relation_created,
+            self.on[provider.RELATION].relation_changed,
+            self.on[provider.RELATION].relation_broken,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.update_status, self._on_update_status)
@@ -147,6 +155,32 @@ class ZooKeeperCharm(ops.CharmBase):
     # -- reconcile ----------------------------------------------------------------------
 
     def _reconcile(self, _: ops.EventBase | None = None) -> None:
+        try:
+            self._reconcile_once()
+        finally:
+            self._close_zookeeper()
+
+    def zookeeper(self, inputs: Inputs) -> admin.Admin:
+        """The hook's one admin session, opened on first use (most hooks never need it)."""
+        if self._admin is None:
+            published = inputs.published or EnsembleConfig(())
+            others = tuple(s.address for s in published.servers if s.id != myid(self.ordinal))
+            self._session = contextlib.ExitStack()
+            self._admin = self._session.enter_context(
+                admin.session(
+                    self._super_passwords(inputs),
+                    self.layout.local_host(self.address),
+                    fallbacks=others,
+                )
+            )
+        return self._admin
+
+    def _close_zookeeper(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        self._session, self._admin = None, None
+
+    def _reconcile_once(self) -> None:
         if self.unit.is_leader():
             self._lead()
         inputs = self.inputs
@@ -188,6 +222,7 @@ class ZooKeeperCharm(ops.CharmBase):
             self._lead_rotation(inputs, me)
             self._lead_user_password(inputs, me)
             self._lead_upgrade(inputs, me)
+            self._lead_clients(inputs)
 
     def _restart(self, inputs: Inputs, layer: dict, me: ClusterUnitData, desired: str) -> None:
         """This unit's turn in the roll: restart, then wait for ZooKeeper to say it is back."""
@@ -212,7 +247,46 @@ class ZooKeeperCharm(ops.CharmBase):
 
     def _credentials(self, inputs: Inputs) -> render.Credentials:
         cluster = inputs.cluster
-        return rotation.credentials(inputs.secret, cluster.quorum_generation, cluster.rotation)
+        return rotation.credentials(
+            inputs.secret, cluster.quorum_generation, cluster.rotation, self._client_users(inputs)
+        )
+
+    def _client_users(self, inputs: Inputs) -> dict[str, str]:
+        """Every client relation's user and password, for the servers' JAAS (SASL logins)."""
+        users = {}
+        for relation_id, record in inputs.cluster.clients.items():
+            try:
+                content = self.model.get_secret(id=record.secret_id).get_content(refresh=True)
+            except (ops.SecretNotFoundError, ops.ModelError):
+                continue  # revoked meanwhile: the leader is dropping this client
+            users[clients.user_for(relation_id)] = content["password"]
+        return users
+
+    def _lead_clients(self, inputs: Inputs) -> None:
+        """Give each client relation its chroot, user and ACLs; take them back when it goes."""
+        published = inputs.published or EnsembleConfig(())
+        served_by = provider.Provider(
+            self,
+            inputs.cluster.clients,
+            addresses=[s.address for s in published.voters],
+            port=CLIENT_PORT,
+            version=self.health.version or "unknown",
+            zookeeper=lambda: self.zookeeper(inputs),
+            delete_data=inputs.config.delete_client_data,
+        )
+        try:
+            served = served_by.serve()
+        except admin.AdminError as exc:
+            self._held = self._held or f"clients wait for ZooKeeper: {exc}"
+            return
+        if served.problems:
+            self._blocked = self._blocked or "; ".join(served.problems)
+        if served.records != inputs.cluster.clients:
+            inputs.cluster.clients = served.records
+            inputs.peers.save(inputs.cluster, self.app)
+            # New or removed users change every server's JAAS: write it and roll now.
+            self.__dict__.pop("inputs", None)
+            self._reconcile_once()
 
     def _jaas_fingerprint(self, inputs: Inputs) -> str:
         return rolling.fingerprint([render.jaas(self._credentials(inputs))])
@@ -315,11 +389,9 @@ class ZooKeeperCharm(ops.CharmBase):
             # Drop the leader from the voters and add it straight back: ZooKeeper hands
             # leadership to another member; the old leader keeps running and in sync.
             server = next(s for s in inputs.published.servers if s.id == step.bounce_leader)
-            others = tuple(s.address for s in inputs.published.servers)
-            local = self.layout.local_host(self.address)
-            with admin.session(self._super_passwords(inputs), local, fallbacks=others) as zk:
-                zk.reconfig([], [server.id])
-                zk.reconfig([server.line], [])
+            zk = self.zookeeper(inputs)
+            zk.reconfig([], [server.id])
+            zk.reconfig([server.line], [])
         elif step.partition is not None:
             kube.set_partition(self.app.name, self.model.name, step.partition)
             inputs.cluster.upgrade_partition = step.partition
@@ -392,6 +464,8 @@ class ZooKeeperCharm(ops.CharmBase):
         except admin.AdminError as exc:
             event.fail(f"could not move ZooKeeper leadership off the first pod: {exc}")
             return
+        finally:
+            self._close_zookeeper()
         event.set_results(
             {
                 "safe": "yes",
@@ -451,7 +525,10 @@ class ZooKeeperCharm(ops.CharmBase):
             return
         inputs = self._gather()
         if isinstance(inputs, Inputs):
-            self._converge(inputs)
+            try:
+                self._converge(inputs)
+            finally:
+                self._close_zookeeper()
 
     def _votes(self, inputs: Inputs) -> bool:
         published = inputs.published
@@ -486,22 +563,20 @@ class ZooKeeperCharm(ops.CharmBase):
         expected = plan_membership(published, planned, synced, joiners)
         if not expected.step and not expected.held:
             return  # what the leader last saw is what Juju plans: no session needed
-        others = tuple(s.address for s in published.servers if s.id != myid(self.ordinal))
-        local = self.layout.local_host(self.address)
         try:
-            with admin.session(self._super_passwords(inputs), local, fallbacks=others) as zk:
-                committed = zk.committed_config()
-                for _ in range(MAX_RECONFIG_STEPS):
-                    plan = plan_membership(committed, planned, synced, joiners)
-                    self._held = plan.held
-                    if not plan.step:
-                        break
-                    logger.info(
-                        "reconfig: adding %s, removing %s", plan.step.joining, plan.step.leaving
-                    )
-                    committed = zk.reconfig(
-                        [s.line for s in plan.step.joining], list(plan.step.leaving)
-                    )
+            zk = self.zookeeper(inputs)
+            committed = zk.committed_config()
+            for _ in range(MAX_RECONFIG_STEPS):
+                plan = plan_membership(committed, planned, synced, joiners)
+                self._held = plan.held
+                if not plan.step:
+                    break
+                logger.info(
+                    "reconfig: adding %s, removing %s", plan.step.joining, plan.step.leaving
+                )
+                committed = zk.reconfig(
+                    [s.line for s in plan.step.joining], list(plan.step.leaving)
+                )
         except admin.AdminError as exc:
             logger.warning("membership change deferred to the next hook: %s", exc)
             self._held = "cannot reach ZooKeeper to change membership; retrying on the next hook"

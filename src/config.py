@@ -29,6 +29,7 @@ class CharmConfig(pydantic.BaseModel):
     jvm_heap_mb: int = pydantic.Field(1024, ge=128, le=65536, strict=True)
     autopurge_interval_hours: int = pydantic.Field(24, ge=1, le=720, strict=True)
     autopurge_snap_retain_count: int = pydantic.Field(3, ge=3, le=100, strict=True)
+    delete_client_data: bool = pydantic.Field(False, strict=True)
     system_users: str | None = pydantic.Field(None, pattern=r"^secret:[a-z0-9]+$")
 
     @pydantic.field_validator("log_level", mode="before")

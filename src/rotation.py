@@ -21,7 +21,10 @@ def quorum_user(generation: int) -> str:
 
 
 def credentials(
-    secret: InternalSecret, generation: int, phase: RotationPhase | None, users=None
+    secret: InternalSecret,
+    generation: int,
+    phase: RotationPhase | None,
+    users: dict[str, str] | None = None,
 ) -> Credentials:
     current = quorum_user(generation), secret.sync_password
     accepted = dict([current])

@@ -34,6 +34,15 @@ class RotationPhase(enum.StrEnum):
     SWITCH = "switch-learners"  # then learners log in with it; the old one goes after
 
 
+class ClientRecord(_Databag):
+    """A client relation the leader granted: its chroot, permissions and user secret."""
+
+    app: str
+    chroot: str
+    perms: str
+    secret_id: str
+
+
 class ClusterAppData(_Databag):
     """Written by the leader only."""
 
@@ -56,6 +65,8 @@ class ClusterAppData(_Databag):
     # brings a new one) and the partition the leader last set.
     upgrade_from_revision: str | None = None
     upgrade_partition: int | None = None
+    # Client relations served, by relation id (their users go into every server's JAAS).
+    clients: dict[int, ClientRecord] = {}
 
 
 class ClusterUnitData(_Databag):

@@ -161,6 +161,16 @@ class Unit:
         return admin.probe(self.layout.local_host(self.address), timeout=1.0)
 
 
+@dataclasses.dataclass
+class ClientRelation:
+    """A client application related to ZooKeeper, as the requirer side of `zookeeper`."""
+
+    id: int
+    app: str
+    request: dict[str, str]
+    answer: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
 class Cluster:
     """Units of one application, the Juju state they share, and their real servers."""
 
@@ -180,6 +190,8 @@ class Cluster:
         # Juju's planned_units(); None: as many as there are units.
         self.planned: int | None = None
         self.restart_timeout = restart_timeout
+        # Client relations: id -> (client app, its databag, our answer in our app databag).
+        self.clients: dict[int, ClientRelation] = {}
         self.action_results: dict | None = None
         # Ordinals in the order the charm restarted their servers.
         self.restart_log: list[int] = []
@@ -238,10 +250,20 @@ class Cluster:
             },
             mounts={"data": testing.Mount(location=str(unit.storage), source=unit.storage)},
         )
+        client_relations = {
+            testing.Relation(
+                "zookeeper",
+                id=client.id,
+                remote_app_name=client.app,
+                remote_app_data=dict(client.request),
+                local_app_data=dict(client.answer),
+            )
+            for client in self.clients.values()
+        }
         return testing.State(
             leader=unit.ordinal == self.leader,
             config=self.config,
-            relations={peer},
+            relations={peer, *client_relations},
             containers={container},
             secrets=set(self.secrets),
             planned_units=len(self.units) if self.planned is None else self.planned,
@@ -296,10 +318,13 @@ class Cluster:
                 hook = getattr(ctx.on, event)
                 args = [state.get_container("zookeeper")] if event == "pebble_ready" else []
                 if event.startswith("relation_"):
-                    args = [state.get_relation(1)]
+                    args = [state.get_relation(kwargs.pop("relation_id", 1))]
                 out = ctx.run(hook(*args, **kwargs), state)
         relation = out.get_relation(1)
         if unit.ordinal == self.leader:
+            for client in self.clients.values():
+                if any(r.id == client.id for r in out.relations):
+                    client.answer = dict(out.get_relation(client.id).local_app_data)
             if dict(relation.local_app_data) != self.app_data:
                 self._notify(unit.ordinal)
             self.app_data = dict(relation.local_app_data)
@@ -461,8 +486,40 @@ class Cluster:
         return deadline_poll(all_serving, timeout, f"units {ordinals} to serve", every=0.2)
 
     def super_password(self) -> str:
-        (secret,) = self.secrets
-        return secret.latest_content["super-password"]
+        return self.secret(label="zookeeper-internal")["super-password"]
+
+    def secret(self, *, label: str | None = None, id: str | None = None) -> dict[str, str]:
+        """A secret's latest content, as a unit it is granted to reads it."""
+        for secret in self.secrets:
+            if (label and secret.label == label) or (id and secret.id == id):
+                return dict(secret.latest_content)
+        raise KeyError(label or id)
+
+    # -- client applications ------------------------------------------------------------
+
+    def relate(self, app: str, request: dict[str, str], relation_id: int) -> ClientRelation:
+        """`juju integrate zookeeper-k8s <app>`; the client writes its request."""
+        client = self.clients[relation_id] = ClientRelation(relation_id, app, dict(request))
+        for ordinal in sorted(self.units, key=lambda o: o != self.leader):
+            self.run(ordinal, "relation_created", relation_id=relation_id)
+            self.run(ordinal, "relation_changed", relation_id=relation_id)
+        return client
+
+    def credentials(self, relation_id: int) -> dict[str, str]:
+        """What the client reads: our answer plus the secrets it was granted."""
+        client = self.clients[relation_id]
+        seen = dict(client.answer)
+        for field in ("secret-user", "secret-tls"):
+            if field in seen:
+                seen |= self.secret(id=seen[field])
+        return seen
+
+    def unrelate(self, relation_id: int) -> None:
+        """`juju remove-relation`: relation-broken on every unit, then the relation is gone."""
+        for ordinal in sorted(self.units, key=lambda o: o != self.leader):
+            self.run(ordinal, "relation_broken", relation_id=relation_id)
+        del self.clients[relation_id]
+        self.settle()
 
     def hosts(self, ordinals=None) -> str:
         ordinals = sorted(self.units) if ordinals is None else ordinals

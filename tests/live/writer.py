@@ -12,8 +12,14 @@ from kazoo.exceptions import KazooException
 class Writer:
     """Writes /writes/w-<seq> in a loop; remembers what was acknowledged and what it saw."""
 
-    def __init__(self, hosts: str, password: str | None, path: str = "/writes"):
-        """password: the super user's (SASL); None: a digest identity no rotation touches."""
+    def __init__(
+        self,
+        hosts: str,
+        password: str | None,
+        path: str = "/writes",
+        digest: tuple[str, str] = ("writer", "writer-password"),
+    ):
+        """password: the super user's (SASL); None: the `digest` identity instead."""
         self.path = path
         self.acknowledged: list[str] = []
         self.errors = 0
@@ -29,7 +35,7 @@ class Writer:
                 }
             }
             if password
-            else {"auth_data": [("digest", "writer:writer-password")]}
+            else {"auth_data": [("digest", ":".join(digest))]}
         )
         self.client = KazooClient(
             hosts=hosts,

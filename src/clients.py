@@ -1,0 +1,143 @@
+"""Pure client-relation logic: what each client app asked for, and what it gets.
+
+Every related app gets its own chroot, a user named after the relation, and ACLs on the
+chroot that admit that user (SASL and digest) and the charm's super user only.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from layout import SUPER_USER
+
+ALL_PERMS = "cdrwa"
+
+
+def user_for(relation_id: int) -> str:
+    return f"relation-{relation_id}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What one client app wrote in its application databag."""
+
+    relation_id: int
+    app: str
+    chroot: str | None
+    extra_user_roles: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Grant:
+    relation_id: int
+    app: str
+    chroot: str
+    perms: str
+
+    @property
+    def user(self) -> str:
+        return user_for(self.relation_id)
+
+
+def _normalise(chroot: str) -> str:
+    return chroot.rstrip("/") or "/"
+
+
+def _problem(request: Request) -> str | None:
+    chroot = request.chroot
+    if not chroot:
+        return None  # nothing asked yet: not an error
+    if not chroot.startswith("/"):
+        return f"chroot {chroot!r} must be an absolute path such as /{chroot}"
+    path = _normalise(chroot)
+    if path == "/":
+        return "chroot / would give the whole tree; ask for a path such as /myapp"
+    if path == "/zookeeper" or path.startswith("/zookeeper/"):
+        return f"chroot {path} lies under /zookeeper, which ZooKeeper keeps for itself"
+    if "//" in path or any(part in (".", "..") for part in path.split("/")):
+        return f"chroot {chroot!r} is not a plain path"
+    roles = request.extra_user_roles
+    if roles and not set(roles) <= set(ALL_PERMS):
+        return (
+            f"extra-user-roles {roles!r}: use ACL permission letters from {ALL_PERMS} "
+            "(c create, d delete, r read, w write, a admin)"
+        )
+    return None
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    granted: dict[int, Grant]
+    rejected: dict[int, str]
+
+
+def decide(requests: Iterable[Request], existing: Mapping[int, str] = {}) -> Decision:
+    """Grant each valid request its chroot; reject bad ones and overlaps, naming the problem.
+
+    existing: chroots already granted (relation id -> chroot). An established grant keeps
+    its chroot; a newcomer that overlaps it is the one rejected. Between two newcomers that
+    overlap, the older relation (lower id) wins.
+    """
+    granted: dict[int, Grant] = {}
+    rejected: dict[int, str] = {}
+    ordered = sorted(requests, key=lambda r: (r.relation_id not in existing, r.relation_id))
+    for request in ordered:
+        if not request.chroot:
+            continue
+        problem = _problem(request)
+        chroot = _normalise(request.chroot)
+        if problem is None:
+            clash = next((g for g in granted.values() if _overlaps(g.chroot, chroot)), None)
+            if clash is not None:
+                problem = (
+                    f"chroot {chroot} overlaps {clash.chroot} of relation {clash.relation_id} "
+                    f"({clash.app})"
+                )
+        if problem is not None:
+            rejected[request.relation_id] = problem
+            continue
+        perms = request.extra_user_roles or ALL_PERMS
+        granted[request.relation_id] = Grant(request.relation_id, request.app, chroot, perms)
+    return Decision(granted, rejected)
+
+
+def digest_id(user: str, password: str) -> str:
+    """The id ZooKeeper's digest scheme derives from user:password."""
+    raw = hashlib.sha1(f"{user}:{password}".encode()).digest()  # noqa: S324 (ZooKeeper's scheme)
+    return f"{user}:{base64.b64encode(raw).decode()}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Acl:
+    scheme: str
+    id: str
+    perms: str
+
+
+def acls(grant: Grant, password: str) -> list[Acl]:
+    """The client's user (by SASL and by digest), and the charm's super user."""
+    return [
+        Acl("sasl", grant.user, grant.perms),
+        Acl("digest", digest_id(grant.user, password), grant.perms),
+        Acl("sasl", SUPER_USER, ALL_PERMS),
+    ]
+
+
+def super_only() -> list[Acl]:
+    return [Acl("sasl", SUPER_USER, ALL_PERMS)]
+
+
+def uris(addresses: Iterable[str], port: int, chroot: str) -> str:
+    """A connection string a client can use as is: host:port,...,host:port/chroot."""
+    return ",".join(f"{address}:{port}" for address in addresses) + chroot
+
+
+def endpoints(addresses: Iterable[str], port: int) -> str:
+    return ",".join(f"{address}:{port}" for address in addresses)

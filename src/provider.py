@@ -1,0 +1,189 @@
+"""The `zookeeper` relation, provider side: the data_interfaces v0 protocol Kafka's charm speaks.
+
+Client app databag: `database` (or, from older requirers, `chroot`) names the chroot,
+`requested-secrets` lists the fields to be handed over in Juju secrets, `extra-user-roles`
+(or `chroot-acl`) narrows the user's ACL permissions. Our answer: `endpoints`, `database`,
+`chroot`, `version`, `tls`, and `secret-user` (username, password, uris) and `secret-tls`
+(tls, tls-ca): Juju secrets granted to that relation only. Credentials always travel in
+secrets, even to a requirer that did not ask: a password never goes into plain relation data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+
+import ops
+
+import clients
+from state import ClientRecord, new_password
+
+logger = logging.getLogger(__name__)
+
+RELATION = "zookeeper"
+SECRET_FIELDS = ("username", "password", "uris")
+
+
+def user_secret_label(relation_id: int) -> str:
+    return f"zookeeper.{relation_id}.user.secret"
+
+
+def tls_secret_label(relation_id: int) -> str:
+    return f"zookeeper.{relation_id}.tls.secret"
+
+
+def read_requests(model: ops.Model) -> list[clients.Request]:
+    requests = []
+    for relation in model.relations[RELATION]:
+        if relation.app is None:
+            continue
+        data = relation.data[relation.app]
+        requests.append(
+            clients.Request(
+                relation_id=relation.id,
+                app=relation.app.name,
+                chroot=data.get("database") or data.get("chroot"),
+                extra_user_roles=data.get("extra-user-roles") or data.get("chroot-acl"),
+            )
+        )
+    return requests
+
+
+def _requested(relation: ops.Relation) -> set[str]:
+    try:
+        requested = json.loads(relation.data[relation.app].get("requested-secrets") or "[]")
+    except ValueError:
+        return set()
+    return {str(field) for field in requested} if isinstance(requested, list) else set()
+
+
+@dataclasses.dataclass
+class Served:
+    """What one leader pass over the client relations did."""
+
+    records: dict[int, ClientRecord]
+    problems: list[str]
+    changed: bool  # records added or removed (JAAS users change: a roll follows)
+
+
+class Provider:
+    """Answers every client relation; the leader runs it once per hook."""
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        records: dict[int, ClientRecord],
+        addresses: list[str],
+        port: int,
+        version: str,
+        zookeeper: Callable,
+        delete_data: bool,
+    ):
+        self.charm = charm
+        self.model = charm.model
+        self.records = dict(records)
+        self.addresses = addresses
+        self.port = port
+        self.version = version
+        self.zookeeper = zookeeper  # opens (once per hook) the admin session
+        self.delete_data = delete_data
+
+    def serve(self) -> Served:
+        relations = {r.id: r for r in self.model.relations[RELATION] if r.app is not None}
+        decision = clients.decide(
+            read_requests(self.model), {rid: rec.chroot for rid, rec in self.records.items()}
+        )
+        changed = False
+        for relation_id in [rid for rid in self.records if rid not in relations]:
+            self._revoke(relation_id)
+            changed = True
+        for relation_id, grant in decision.granted.items():
+            changed |= self._grant(relations[relation_id], grant)
+        for relation_id in decision.rejected:
+            if relation_id in self.records:  # a client changed its request to a bad one
+                self._revoke(relation_id)
+                changed = True
+        problems = [
+            f"relation {rid} ({relations[rid].app.name}): {problem}"
+            for rid, problem in sorted(decision.rejected.items())
+        ]
+        return Served(self.records, problems, changed)
+
+    def _grant(self, relation: ops.Relation, grant: clients.Grant) -> bool:
+        record = self.records.get(grant.relation_id)
+        new = record is None or (record.chroot, record.perms) != (grant.chroot, grant.perms)
+        uris = clients.uris(self.addresses, self.port, grant.chroot)
+        content = {"username": grant.user, "uris": uris}
+        if record is None:
+            content["password"] = new_password()
+            secret = self.charm.app.add_secret(content, label=user_secret_label(grant.relation_id))
+            secret.grant(relation)
+        else:
+            secret = self.model.get_secret(id=record.secret_id)
+            content["password"] = secret.get_content(refresh=True)["password"]
+            if secret.get_content(refresh=True) != content:
+                secret.set_content(content)
+        if new:
+            # Before the client hears of its chroot: it exists, closed to everyone else, and
+            # the root is closed too (by default anyone may create znodes there).
+            zookeeper = self.zookeeper()
+            zookeeper.set_acls("/", clients.super_only())
+            zookeeper.ensure_chroot(
+                grant.chroot, clients.acls(grant, content["password"]), clients.super_only()
+            )
+            logger.info(
+                "relation %s: chroot %s for %s", grant.relation_id, grant.chroot, grant.app
+            )
+        self.records[grant.relation_id] = ClientRecord(
+            app=grant.app, chroot=grant.chroot, perms=grant.perms, secret_id=secret.id
+        )
+        self._answer(relation, grant, secret)
+        return record is None
+
+    def _answer(self, relation: ops.Relation, grant: clients.Grant, user: ops.Secret) -> None:
+        requested = _requested(relation)
+        answer = {
+            "endpoints": clients.endpoints(self.addresses, self.port),
+            "database": grant.chroot,
+            "chroot": grant.chroot,
+            "version": self.version,
+            "secret-user": user.id,
+        }
+        tls = {"tls": "disabled"}
+        if requested & {"tls", "tls-ca"}:
+            secret = self._tls_secret(relation, tls)
+            # A secret looked up by label does not know its ID; its owner can ask.
+            answer["secret-tls"] = secret.id or secret.get_info().id
+        else:
+            answer |= tls
+        databag = relation.data[self.charm.app]
+        for key, value in answer.items():
+            if databag.get(key) != value:
+                databag[key] = value
+
+    def _tls_secret(self, relation: ops.Relation, content: dict[str, str]) -> ops.Secret:
+        label = tls_secret_label(relation.id)
+        try:
+            secret = self.model.get_secret(label=label)
+            if secret.get_content(refresh=True) != content:
+                secret.set_content(content)
+        except ops.SecretNotFoundError:
+            secret = self.charm.app.add_secret(content, label=label)
+            secret.grant(relation)
+        return secret
+
+    def _revoke(self, relation_id: int) -> None:
+        """The client is gone (or asked for something it may not have): its credentials die."""
+        record = self.records.pop(relation_id)
+        admin = self.zookeeper()
+        if self.delete_data:
+            admin.delete_tree(record.chroot)
+        else:
+            admin.set_tree_acls(record.chroot, clients.super_only())
+        for lookup in ({"id": record.secret_id}, {"label": tls_secret_label(relation_id)}):
+            with contextlib.suppress(ops.SecretNotFoundError):
+                self.model.get_secret(**lookup).remove_all_revisions()
+        logger.info("relation %s: credentials for %s revoked", relation_id, record.chroot)

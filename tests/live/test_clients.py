@@ -1,0 +1,200 @@
+"""The `zookeeper` relation on real ZooKeeper: chroots, users and ACLs that isolate clients."""
+
+import json
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    AuthFailedError,
+    ConnectionLoss,
+    NoAuthError,
+    SessionClosedRequireSaslError,
+)
+from kazoo.handlers.threading import KazooTimeoutError
+
+from tests.live.cluster import Cluster
+from tests.live.writer import Writer
+
+KAFKA_SECRETS = json.dumps(["username", "password", "tls", "tls-ca", "uris"])
+DENIED = (NoAuthError, AuthFailedError, ConnectionLoss, SessionClosedRequireSaslError)
+
+
+def digest_client(creds, hosts=None):
+    client = KazooClient(
+        hosts=hosts or creds["uris"],
+        timeout=10,
+        auth_data=[("digest", f"{creds['username']}:{creds['password']}")],
+        connection_retry={"max_tries": 3},
+        command_retry={"max_tries": 1},
+    )
+    client.start(timeout=15)
+    return client
+
+
+def sasl_client(creds, hosts=None):
+    client = KazooClient(
+        hosts=hosts or creds["uris"],
+        timeout=10,
+        sasl_options={
+            "mechanism": "DIGEST-MD5",
+            "username": creds["username"],
+            "password": creds["password"],
+        },
+        connection_retry={"max_tries": 3},
+        command_retry={"max_tries": 1},
+    )
+    client.start(timeout=15)
+    return client
+
+
+def closing(client):
+    client.stop()
+    client.close()
+
+
+def root_hosts(creds) -> str:
+    """The same servers without the chroot (to try paths outside it)."""
+    return creds["uris"].rsplit("/", 1)[0] if creds["uris"].count("/") else creds["uris"]
+
+
+@pytest.fixture
+def two_apps(cluster: Cluster):
+    cluster.deploy(3)
+    cluster.wait_serving()
+    cluster.settle()
+    cluster.relate("app-a", {"database": "/app-a", "requested-secrets": KAFKA_SECRETS}, 10)
+    cluster.relate("app-b", {"chroot": "/app-b"}, 11)  # an older requirer: no secrets asked
+    cluster.wait_serving()
+    cluster.settle()
+    return cluster
+
+
+def test_each_app_gets_what_kafka_needs(two_apps):
+    a = two_apps.credentials(10)
+    assert a["username"] == "relation-10"
+    assert a["database"] == a["chroot"] == "/app-a"
+    assert a["endpoints"] == "127.0.0.1:2181,127.0.0.2:2181,127.0.0.3:2181"
+    assert a["uris"] == a["endpoints"] + "/app-a"
+    assert a["tls"] == "disabled"
+    assert a["version"].startswith("3.")
+    # Credentials only ever travel in secrets.
+    assert "password" not in two_apps.clients[10].answer
+    assert "password" not in two_apps.clients[11].answer
+    assert two_apps.credentials(11)["uris"].endswith("/app-b")
+
+
+def test_a_client_works_in_its_chroot_and_nowhere_else(two_apps):
+    a, b = two_apps.credentials(10), two_apps.credentials(11)
+    for connect in (digest_client, sasl_client):
+        client = connect(a)
+        try:
+            client.ensure_path("/data")
+            client.set("/data", connect.__name__.encode())
+            assert client.get("/data")[0] == connect.__name__.encode()
+        finally:
+            closing(client)
+
+    # Outside its chroot: B's chroot by path, and the root.
+    client = digest_client(a, hosts=root_hosts(a))
+    try:
+        for action in (
+            lambda: client.get_children("/app-b"),
+            lambda: client.get("/app-b"),
+            lambda: client.create("/app-b/intrusion", b"x"),
+            lambda: client.set("/app-b", b"x"),
+            lambda: client.create("/outside", b"x"),
+        ):
+            with pytest.raises(DENIED):
+                action()
+    finally:
+        closing(client)
+
+    # B can use its own chroot.
+    client = digest_client(b)
+    try:
+        client.create("/mine", b"b")
+        assert client.get("/mine")[0] == b"b"
+    finally:
+        closing(client)
+
+
+def test_an_unauthenticated_client_is_refused(two_apps):
+    a = two_apps.credentials(10)
+    client = KazooClient(hosts=a["uris"], timeout=5, command_retry={"max_tries": 1})
+    with pytest.raises((*DENIED, KazooTimeoutError)):
+        try:
+            client.start(timeout=10)
+            client.get("/")
+        finally:
+            closing(client)
+
+
+def test_bad_chroots_get_nothing_and_the_leader_says_why(two_apps):
+    two_apps.relate("app-c", {"database": "/app-a/inside"}, 12)
+    two_apps.relate("app-d", {"database": "/zookeeper/quota"}, 13)
+    leader = two_apps.units[two_apps.leader]
+    assert leader.status.name == "blocked"
+    assert "relation 12 (app-c): chroot /app-a/inside overlaps /app-a of relation 10" in (
+        leader.status.message
+    )
+    assert "relation 13 (app-d): chroot /zookeeper/quota lies under /zookeeper" in (
+        leader.status.message
+    )
+    assert "secret-user" not in two_apps.clients[12].answer
+    assert "secret-user" not in two_apps.clients[13].answer
+
+
+def test_client_sessions_survive_other_clients_coming_and_going(cluster):
+    cluster.deploy(3)
+    cluster.wait_serving()
+    cluster.settle()
+    cluster.relate("app-b", {"database": "/app-b", "requested-secrets": KAFKA_SECRETS}, 11)
+    cluster.wait_serving()
+    cluster.settle()
+    b = cluster.credentials(11)
+    cluster.restart_log.clear()
+
+    with Writer(b["uris"], None, path="/writes", digest=(b["username"], b["password"])) as w:
+        # A arrives: its SASL user needs every server restarted, one at a time.
+        cluster.relate("app-a", {"database": "/app-a", "requested-secrets": KAFKA_SECRETS}, 10)
+        cluster.wait_serving()
+        cluster.settle()
+        assert sorted(cluster.restart_log) == [0, 1, 2]
+        a = cluster.credentials(10)
+        client = sasl_client(a)
+        try:
+            client.create("/kept", b"data")
+        finally:
+            closing(client)
+
+        # A leaves: its credentials die, its user leaves the servers (another roll).
+        cluster.unrelate(10)
+        cluster.wait_serving()
+        cluster.settle()
+
+    assert w.expirations == 0
+    assert w.acknowledged
+    assert w.missing() == []
+    w.close()
+    for connect in (digest_client, sasl_client):
+        with pytest.raises((*DENIED, KazooTimeoutError)):
+            client = connect(a)
+            try:
+                client.get("/kept")
+            finally:
+                closing(client)
+    # The data stayed (delete-client-data is off), closed to all but the super user.
+    admin_client = KazooClient(
+        hosts=root_hosts(a),
+        sasl_options={
+            "mechanism": "DIGEST-MD5",
+            "username": "super",
+            "password": cluster.super_password(),
+        },
+    )
+    admin_client.start(timeout=15)
+    try:
+        assert admin_client.get("/app-a/kept")[0] == b"data"
+        assert [acl.id.id for acl in admin_client.get_acls("/app-a")[0]] == ["super"]
+    finally:
+        closing(admin_client)
