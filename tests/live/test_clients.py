@@ -198,3 +198,23 @@ def test_client_sessions_survive_other_clients_coming_and_going(cluster):
         assert [acl.id.id for acl in admin_client.get_acls("/app-a")[0]] == ["super"]
     finally:
         closing(admin_client)
+
+
+def test_endpoints_follow_the_units(cluster):
+    cluster.deploy(3)
+    cluster.wait_serving()
+    cluster.settle()
+    cluster.relate("app-a", {"database": "/app-a", "requested-secrets": KAFKA_SECRETS}, 10)
+    cluster.scale(4)
+    cluster.wait_serving()
+    cluster.settle()
+    a = cluster.credentials(10)
+    hosts = ",".join(f"127.0.0.{n}:2181" for n in range(1, 5))
+    assert a["endpoints"] == hosts
+    assert a["uris"] == hosts + "/app-a"
+    # The new member serves the client too.
+    client = digest_client(a, hosts="127.0.0.4:2181/app-a")
+    try:
+        client.ensure_path("/via-new-member")
+    finally:
+        closing(client)
