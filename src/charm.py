@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import json
 import logging
+import pathlib
 import time
 
 import ops
@@ -45,6 +46,8 @@ from workload import Workload
 
 logger = logging.getLogger(__name__)
 
+# The isolation guard's code: the charm ships it into the workload container.
+GUARD_SOURCE = (pathlib.Path(__file__).parent / "guard.py").read_text()
 # The dynamic file the charm writes to start a server; ZooKeeper writes the versioned ones.
 START_DYNAMIC_FILE = "zoo.cfg.dynamic"
 # A joiner syncs in seconds; past this the leader adds it on a later hook.
@@ -202,6 +205,8 @@ class ZooKeeperCharm(ops.CharmBase):
         elif me.running_config is None:
             # Running since before the charm tracked it.
             me.running_config, me.running_jaas = desired, self._jaas_fingerprint(inputs)
+        if self.workload.apply_layer(render.guard_layer(self.layout), label=render.GUARD):
+            self.workload.replan()  # starts or updates the guard; ZooKeeper's plan is unchanged
         me.pending_config = desired if me.running_config != desired else None
         if self.unit.is_leader():
             self._lead_roll(inputs, me)  # the leader may grant itself: no hook would follow
@@ -253,6 +258,9 @@ class ZooKeeperCharm(ops.CharmBase):
 
     def _client_users(self, inputs: Inputs) -> dict[str, str]:
         """Every client relation's user and password, for the servers' JAAS (SASL logins)."""
+        cached = self.__dict__.get("_users_for")
+        if cached is not None and cached[0] is inputs:
+            return cached[1]
         users = {}
         for relation_id, record in inputs.cluster.clients.items():
             try:
@@ -260,7 +268,22 @@ class ZooKeeperCharm(ops.CharmBase):
             except (ops.SecretNotFoundError, ops.ModelError):
                 continue  # revoked meanwhile: the leader is dropping this client
             users[clients.user_for(relation_id)] = content["password"]
+        self.__dict__["_users_for"] = (inputs, users)
         return users
+
+    def _guard_chroots(self, inputs: Inputs) -> dict[str, list[list[str]]]:
+        """What the guard enforces: each client chroot's ACL, as [scheme, id, perms]."""
+        users = self._client_users(inputs)
+        chroots = {}
+        for relation_id, record in inputs.cluster.clients.items():
+            password = users.get(clients.user_for(relation_id))
+            if password is None:
+                continue
+            grant = clients.Grant(relation_id, record.app, record.chroot, record.perms)
+            chroots[record.chroot] = [
+                [acl.scheme, acl.id, acl.perms] for acl in clients.acls(grant, password)
+            ]
+        return chroots
 
     def _lead_clients(self, inputs: Inputs) -> None:
         """Give each client relation its chroot, user and ACLs; take them back when it goes."""
@@ -646,9 +669,17 @@ class ZooKeeperCharm(ops.CharmBase):
             layout.jaas: jaas,
             layout.log_config: log_config,
         }
+        wanted[layout.guard_script] = GUARD_SOURCE
+        wanted[layout.guard_config] = render.guard_config(
+            layout.local_host(self.address),
+            CLIENT_PORT,
+            inputs.secret.super_password,
+            self._guard_chroots(inputs),
+        )
         for path, text in wanted.items():
             if self.workload.read(path) != text:
-                self.workload.write(path, text, secret=path == layout.jaas)
+                secret = path in (layout.jaas, layout.guard_config)
+                self.workload.write(path, text, secret=secret)
         zoo_cfg = render.zoo_cfg(inputs.config, layout, self.address, dynamic_file)
         on_disk = self.workload.read(layout.zoo_cfg) or ""
         # ZooKeeper rewrites zoo.cfg itself; only a change in the charm's settings counts.

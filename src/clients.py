@@ -122,10 +122,15 @@ class Acl:
 
 
 def acls(grant: Grant, password: str) -> list[Acl]:
-    """The client's user (by SASL and by digest), and the charm's super user."""
+    """The client's user (by SASL and by digest), and the charm's super user.
+
+    Never the admin permission for the client: with it a client could open its znodes to
+    others by changing their ACLs, and ZooKeeper fires no watch on an ACL change.
+    """
+    perms = grant.perms.replace("a", "")
     return [
-        Acl("sasl", grant.user, grant.perms),
-        Acl("digest", digest_id(grant.user, password), grant.perms),
+        Acl("sasl", grant.user, perms),
+        Acl("digest", digest_id(grant.user, password), perms),
         Acl("sasl", SUPER_USER, ALL_PERMS),
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 from collections.abc import Mapping
 
@@ -15,6 +16,7 @@ from layout import (
 )
 
 SERVICE = "zookeeper"
+GUARD = "guard"
 CHECK = "zookeeper-ready"
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 SASL_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
@@ -175,6 +177,33 @@ def pebble_layer(config: CharmConfig, layout: Layout) -> dict:
             }
         },
     }
+
+
+def guard_layer(layout: Layout) -> dict:
+    """The isolation guard (src/guard.py): a service of its own, restarted on its own."""
+    service = {
+        "override": "replace",
+        "summary": "keeps znodes under each client chroot closed to other clients",
+        "command": shlex.join([layout.python, str(layout.guard_script), str(layout.guard_config)]),
+        "startup": "enabled",
+    }
+    if layout.user:
+        service |= {"user": layout.user, "group": layout.group}
+    return {"summary": "guard", "services": {GUARD: service}}
+
+
+def guard_config(host: str, port: int, super_password: str, chroots: dict) -> str:
+    return json.dumps(
+        {
+            "hosts": f"{host}:{port}",
+            "user": SUPER_USER,
+            "password": super_password,
+            "sweep_seconds": 60,
+            "chroots": chroots,
+        },
+        indent=1,
+        sort_keys=True,
+    )
 
 
 def health_check(layout: Layout) -> dict:

@@ -53,7 +53,7 @@ class Workload:
                     group=self.layout.group,
                 )
 
-    def apply_layer(self, layer: dict) -> bool:
+    def apply_layer(self, layer: dict, label: str = SERVICE) -> bool:
         """Set the plan; True if it changed (Pebble restarts what changed on replan)."""
         current = self.container.get_plan().to_dict()
         wanted = ops.pebble.Layer(layer).to_dict()
@@ -63,8 +63,11 @@ class Workload:
             for name, value in wanted.get(section, {}).items()
         ):
             return False
-        self.container.add_layer(SERVICE, layer, combine=True)
+        self.container.add_layer(label, layer, combine=True)
         return True
+
+    def replan(self) -> None:
+        self.container.replan()
 
     def running(self) -> bool:
         try:

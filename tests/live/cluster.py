@@ -16,6 +16,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
@@ -90,6 +91,7 @@ def loopback_layout(storage: Path) -> Layout:
         logging="log4j",
         prometheus_metrics=False,  # Debian's build lacks the Prometheus provider
         extra_jvm_flags=TEST_JVM_FLAGS,
+        python=sys.executable,  # this venv has kazoo, as the rock's python3 does
         address=loopback_address,
         per_unit_bind=True,
     )
@@ -140,6 +142,8 @@ class Unit:
     command: str | None = None
     status: testing.StatusBase | None = None
     restarts: int = 0  # restarts the charm asked Pebble for
+    # Other services of the plan (the guard), by name.
+    services: dict[str, subprocess.Popen] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -372,7 +376,11 @@ class Cluster:
         for ordinal in sorted(leaving, reverse=True):
             self.run(ordinal, "stop")
         for ordinal in leaving:
-            self.stop_process(self.units.pop(ordinal))
+            gone = self.units.pop(ordinal)
+            self.stop_process(gone)
+            for process in gone.services.values():
+                process.terminate()
+                process.wait(timeout=30)
         if self.leader in leaving:
             self.leader = min(self.units)
             self.run(self.leader, "leader_elected")
@@ -399,6 +407,9 @@ class Cluster:
         originals = {name: getattr(_MockPebbleClient, name) for name in names}
 
         def run_plan(client, restart: bool) -> None:
+            for name, other in client.get_plan().services.items():
+                if name != SERVICE and cluster.autostart:
+                    cluster.start_service(unit, name, other.command)
             service = client.get_plan().services.get(SERVICE)
             if service is None:
                 return
@@ -452,6 +463,18 @@ class Cluster:
             )
         STARTED.append(unit.process)
         unit.command = command
+
+    def start_service(self, unit: Unit, name: str, command: str) -> None:
+        """Another service of the unit's plan; started once, as Pebble would."""
+        process = unit.services.get(name)
+        if process is not None and process.poll() is None:
+            return
+        with (unit.storage.parent / f"unit-{unit.ordinal}-{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                shlex.split(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        unit.services[name] = process
+        STARTED.append(process)
 
     def stop_process(self, unit: Unit, sig: int = signal.SIGTERM) -> None:
         if unit.process is None:
@@ -528,3 +551,4 @@ class Cluster:
     def stop(self) -> None:
         for unit in self.units.values():
             self.stop_process(unit)
+        stop_everything()

@@ -17,7 +17,11 @@ from layout import K8S
 from state import ClusterUnitData
 
 APP, MODEL = "zookeeper-k8s", "prod"
-SERVING = {"zookeeper": testing.pebble.ServiceStatus.ACTIVE}
+# The server and the isolation guard beside it.
+SERVING = {
+    "zookeeper": testing.pebble.ServiceStatus.ACTIVE,
+    "guard": testing.pebble.ServiceStatus.ACTIVE,
+}
 STOPPED = {"zookeeper": testing.pebble.ServiceStatus.INACTIVE}
 
 
@@ -607,10 +611,15 @@ def test_passwords_appear_in_no_log_and_no_relation_data(disk, new_disk, caplog)
         assert not [line for line in logged if password in line]
         assert not [data for data in relation_data if password in data]
         for unit_disk in (disk, follower_disk):
-            holding = [
-                p for p, (data, *_) in unit_disk.files().items() if password.encode() in data
-            ]
-            assert holding == ["conf/jaas.conf"]
+            holding = {
+                p: mode & 0o777
+                for p, (data, _, mode) in unit_disk.files().items()
+                if password.encode() in data
+            }
+            # Only files for ZooKeeper and its guard, readable by their owner alone.
+            assert set(holding) <= {"conf/jaas.conf", "guard/guard.json"}
+            assert "conf/jaas.conf" in holding
+            assert set(holding.values()) == {0o600}
 
 
 # -- restarts --------------------------------------------------------------------------------
