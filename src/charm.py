@@ -271,6 +271,20 @@ class ZooKeeperCharm(ops.CharmBase):
         self.__dict__["_users_for"] = (inputs, users)
         return users
 
+    def _open_chroots(self, inputs: Inputs) -> list[str]:
+        """The opted-in chroots for clients without credentials, if the option is valid."""
+        paths = inputs.config.open_chroot_list
+        if not paths or self._open_chroot_problems(inputs):
+            return []
+        return paths
+
+    def _open_chroot_problems(self, inputs: Inputs) -> list[str]:
+        granted = {
+            rid: clients.Grant(rid, rec.app, rec.chroot, rec.perms)
+            for rid, rec in inputs.cluster.clients.items()
+        }
+        return clients.open_chroot_problems(inputs.config.open_chroot_list, granted)
+
     def _guard_chroots(self, inputs: Inputs) -> dict[str, list[list[str]]]:
         """What the guard enforces: each client chroot's ACL, as [scheme, id, perms]."""
         users = self._client_users(inputs)
@@ -302,14 +316,35 @@ class ZooKeeperCharm(ops.CharmBase):
         except admin.AdminError as exc:
             self._held = self._held or f"clients wait for ZooKeeper: {exc}"
             return
-        if served.problems:
-            self._blocked = self._blocked or "; ".join(served.problems)
+        problems = served.problems + self._open_chroot_problems(inputs)
+        if problems:
+            self._blocked = self._blocked or "; ".join(problems)
+        try:
+            self._lead_open_chroots(inputs)
+        except admin.AdminError as exc:
+            self._held = self._held or f"open chroots wait for ZooKeeper: {exc}"
         if served.records != inputs.cluster.clients:
             inputs.cluster.clients = served.records
             inputs.peers.save(inputs.cluster, self.app)
             # New or removed users change every server's JAAS: write it and roll now.
             self.__dict__.pop("inputs", None)
             self._reconcile_once()
+
+    def _lead_open_chroots(self, inputs: Inputs) -> None:
+        """Create the opted-in chroots, once, and close the root before auth goes off."""
+        paths = self._open_chroots(inputs)
+        done = inputs.cluster.open_chroots_made
+        if set(paths) == set(done):
+            return
+        zk = self.zookeeper(inputs)
+        zk.set_acls("/", clients.super_only())
+        for path in paths:
+            zk.ensure_chroot(path, clients.open_acls(), clients.super_only())
+        for path in set(done) - set(paths):
+            # No longer opted in: its data stays, closed to all but the super user.
+            zk.set_tree_acls(path, clients.super_only())
+        inputs.cluster.open_chroots_made = sorted(paths)
+        inputs.peers.save(inputs.cluster, self.app)
 
     def _jaas_fingerprint(self, inputs: Inputs) -> str:
         return rolling.fingerprint([render.jaas(self._credentials(inputs))])
@@ -680,7 +715,13 @@ class ZooKeeperCharm(ops.CharmBase):
             if self.workload.read(path) != text:
                 secret = path in (layout.jaas, layout.guard_config)
                 self.workload.write(path, text, secret=secret)
-        zoo_cfg = render.zoo_cfg(inputs.config, layout, self.address, dynamic_file)
+        zoo_cfg = render.zoo_cfg(
+            inputs.config,
+            layout,
+            self.address,
+            dynamic_file,
+            enforce_auth=not self._open_chroots(inputs),
+        )
         on_disk = self.workload.read(layout.zoo_cfg) or ""
         # ZooKeeper rewrites zoo.cfg itself; only a change in the charm's settings counts.
         if render.parse_properties(on_disk).get("dynamicConfigFile") != dynamic_file or (

@@ -50,6 +50,20 @@ def _problem(request: Request) -> str | None:
     chroot = request.chroot
     if not chroot:
         return None  # nothing asked yet: not an error
+    problem = path_problem(chroot)
+    if problem:
+        return problem
+    roles = request.extra_user_roles
+    if roles and not set(roles) <= set(ALL_PERMS):
+        return (
+            f"extra-user-roles {roles!r}: use ACL permission letters from {ALL_PERMS} "
+            "(c create, d delete, r read, w write, a admin)"
+        )
+    return None
+
+
+def path_problem(chroot: str) -> str | None:
+    """Why `chroot` cannot be handed to a client, or None."""
     if not chroot.startswith("/"):
         return f"chroot {chroot!r} must be an absolute path such as /{chroot}"
     path = _normalise(chroot)
@@ -59,12 +73,6 @@ def _problem(request: Request) -> str | None:
         return f"chroot {path} lies under /zookeeper, which ZooKeeper keeps for itself"
     if "//" in path or any(part in (".", "..") for part in path.split("/")):
         return f"chroot {chroot!r} is not a plain path"
-    roles = request.extra_user_roles
-    if roles and not set(roles) <= set(ALL_PERMS):
-        return (
-            f"extra-user-roles {roles!r}: use ACL permission letters from {ALL_PERMS} "
-            "(c create, d delete, r read, w write, a admin)"
-        )
     return None
 
 
@@ -146,3 +154,29 @@ def uris(addresses: Iterable[str], port: int, chroot: str) -> str:
 
 def endpoints(addresses: Iterable[str], port: int) -> str:
     return ",".join(f"{address}:{port}" for address in addresses)
+
+
+def open_chroot_problems(paths: list[str], granted: Mapping[int, Grant]) -> list[str]:
+    """Why the `open-chroots` option cannot be applied (empty: it can)."""
+    problems = []
+    for index, path in enumerate(paths):
+        problem = path_problem(path)
+        if problem is None:
+            normal = _normalise(path)
+            owner = next((g for g in granted.values() if _overlaps(g.chroot, normal)), None)
+            other = next((p for p in paths[:index] if _overlaps(_normalise(p), normal)), None)
+            if owner is not None:
+                problem = (
+                    f"{normal} overlaps {owner.chroot} of relation {owner.relation_id} "
+                    f"({owner.app}); pick a path no client relation uses"
+                )
+            elif other is not None:
+                problem = f"{normal} overlaps {other}, also listed"
+        if problem:
+            problems.append(f"open-chroots: {problem}")
+    return problems
+
+
+def open_acls() -> list[Acl]:
+    """Anyone may read and write an opted-in chroot; nobody but super may change its ACLs."""
+    return [Acl("world", "anyone", "cdrw"), Acl("sasl", SUPER_USER, ALL_PERMS)]

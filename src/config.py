@@ -30,7 +30,12 @@ class CharmConfig(pydantic.BaseModel):
     autopurge_interval_hours: int = pydantic.Field(24, ge=1, le=720, strict=True)
     autopurge_snap_retain_count: int = pydantic.Field(3, ge=3, le=100, strict=True)
     delete_client_data: bool = pydantic.Field(False, strict=True)
+    open_chroots: str = pydantic.Field("", max_length=4096)
     system_users: str | None = pydantic.Field(None, pattern=r"^secret:[a-z0-9]+$")
+
+    @property
+    def open_chroot_list(self) -> list[str]:
+        return [p.strip() for p in self.open_chroots.split(",") if p.strip()]
 
     @pydantic.field_validator("log_level", mode="before")
     @classmethod

@@ -40,7 +40,13 @@ class Credentials:
     users: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-def zoo_cfg(config: CharmConfig, layout: Layout, address: str, dynamic_file: str) -> str:
+def zoo_cfg(
+    config: CharmConfig,
+    layout: Layout,
+    address: str,
+    dynamic_file: str,
+    enforce_auth: bool = True,
+) -> str:
     settings = {
         "tickTime": config.tick_time,
         "initLimit": config.init_limit,
@@ -60,7 +66,9 @@ def zoo_cfg(config: CharmConfig, layout: Layout, address: str, dynamic_file: str
         "quorumListenOnAllIPs": str(not layout.per_unit_bind).lower(),
         # requireClientAuthScheme alone does not enforce on 3.8; enforce.auth does.
         "authProvider.sasl": SASL_PROVIDER,
-        "enforce.auth.enabled": "true",
+        # Off only when the admin opted chroots in for clients that cannot authenticate:
+        # then ACLs (root and every client chroot closed, the guard) keep them there.
+        "enforce.auth.enabled": str(enforce_auth).lower(),
         "enforce.auth.schemes": "sasl,digest",
         "quorum.auth.enableSasl": "true",
         "quorum.auth.learnerRequireSasl": "true",

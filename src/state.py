@@ -67,6 +67,8 @@ class ClusterAppData(_Databag):
     upgrade_partition: int | None = None
     # Client relations served, by relation id (their users go into every server's JAAS).
     clients: dict[int, ClientRecord] = {}
+    # Opted-in chroots for unauthenticated clients that the leader has created.
+    open_chroots_made: list[str] = []
 
 
 class ClusterUnitData(_Databag):

@@ -117,3 +117,71 @@ def test_the_guard_survives_a_zookeeper_leader_change(apps):
     finally:
         closing(owner)
         closing(admin)
+
+
+def anonymous(hosts):
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=hosts, timeout=10, command_retry={"max_tries": 1})
+    client.start(timeout=15)
+    return client
+
+
+def test_opted_in_chroots_take_clients_without_credentials_and_nothing_else(apps):
+    a = apps.credentials(10)
+    writer = digest_client(a)
+    writer.create("/private", b"a-only")
+    closing(writer)
+
+    apps.config["open-chroots"] = "/public"
+    for ordinal in sorted(apps.units, key=lambda o: o != apps.leader):
+        apps.run(ordinal, "config_changed")
+    apps.wait_serving()
+    apps.settle()
+    assert all(u.status.name == "active" for u in apps.units.values())
+
+    hosts = root_hosts(a)
+    guest = anonymous(f"{hosts}/public")
+    try:
+        guest.create("/hello", b"from a guest")
+        assert guest.get("/hello")[0] == b"from a guest"
+    finally:
+        closing(guest)
+    outsider = anonymous(hosts)
+    try:
+        for action in (
+            lambda: outsider.get("/app-a/private"),
+            lambda: outsider.get_children("/app-a"),
+            lambda: outsider.create("/app-a/x", b""),
+            lambda: outsider.create("/elsewhere", b""),
+            lambda: outsider.get_children("/"),
+        ):
+            with pytest.raises(NoAuthError):
+                action()
+    finally:
+        closing(outsider)
+
+
+def test_an_open_chroot_that_a_client_owns_blocks_and_changes_nothing(apps):
+    before = {o: (u.storage / "conf" / "zoo.cfg").read_text() for o, u in apps.units.items()}
+    apps.config["open-chroots"] = "/app-a/shared"
+    for ordinal in sorted(apps.units, key=lambda o: o != apps.leader):
+        apps.run(ordinal, "config_changed")
+    leader = apps.units[apps.leader]
+    assert leader.status.name == "blocked"
+    assert leader.status.message == (
+        "open-chroots: /app-a/shared overlaps /app-a of relation 10 (app-a); "
+        "pick a path no client relation uses"
+    )
+    assert {o: (u.storage / "conf" / "zoo.cfg").read_text() for o, u in apps.units.items()} == (
+        before
+    )
+    # Enforced authentication is still on: a client without credentials gets nowhere.
+    from kazoo.exceptions import SessionClosedRequireSaslError
+
+    with pytest.raises((NoAuthError, SessionClosedRequireSaslError)):
+        outsider = anonymous(root_hosts(apps.credentials(10)))
+        try:
+            outsider.get("/app-a")
+        finally:
+            closing(outsider)

@@ -38,9 +38,12 @@ def test_no_options_gives_the_config_yaml_defaults():
 def test_model_and_config_yaml_name_the_same_options():
     model_options = {field.replace("_", "-") for field in CharmConfig.model_fields}
     assert model_options == set(CONFIG_YAML)
-    assert set(INT_OPTIONS) | {"log-level", "system-users", "delete-client-data"} == set(
-        CONFIG_YAML
-    )
+    assert set(INT_OPTIONS) | {
+        "log-level",
+        "system-users",
+        "delete-client-data",
+        "open-chroots",
+    } == set(CONFIG_YAML)
 
 
 def test_config_yaml_defaults_are_accepted_as_juju_sends_them():
