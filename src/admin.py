@@ -254,7 +254,7 @@ PERM_BITS = {"r": 1, "w": 2, "c": 4, "d": 8, "a": 16}
 def _kazoo_acls(acls) -> list:
     from kazoo.security import ACL, Id
 
-    return [ACL(sum(PERM_BITS[p] for p in acl.perms), Id(acl.scheme, acl.id)) for acl in acls]
+    return [ACL(sum(PERM_BITS[p] for p in set(acl.perms)), Id(acl.scheme, acl.id)) for acl in acls]
 
 
 def _walk(client, path: str):

@@ -111,7 +111,8 @@ def decide(requests: Iterable[Request], existing: Mapping[int, str] = {}) -> Dec
         if problem is not None:
             rejected[request.relation_id] = problem
             continue
-        perms = request.extra_user_roles or ALL_PERMS
+        roles = request.extra_user_roles or ALL_PERMS
+        perms = "".join(p for p in ALL_PERMS if p in roles)  # each letter once, in order
         granted[request.relation_id] = Grant(request.relation_id, request.app, chroot, perms)
     return Decision(granted, rejected)
 

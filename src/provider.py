@@ -96,16 +96,13 @@ class Provider:
         decision = clients.decide(
             read_requests(self.model), {rid: rec.chroot for rid, rec in self.records.items()}
         )
-        changed = False
-        for relation_id in [rid for rid in self.records if rid not in relations]:
+        # Revoke first: a chroot given up this hook may be the one a newcomer is granted.
+        gone = [rid for rid in self.records if rid not in relations or rid in decision.rejected]
+        for relation_id in gone:
             self._revoke(relation_id)
-            changed = True
+        changed = bool(gone)
         for relation_id, grant in decision.granted.items():
             changed |= self._grant(relations[relation_id], grant)
-        for relation_id in decision.rejected:
-            if relation_id in self.records:  # a client changed its request to a bad one
-                self._revoke(relation_id)
-                changed = True
         problems = [
             f"relation {rid} ({relations[rid].app.name}): {problem}"
             for rid, problem in sorted(decision.rejected.items())
@@ -114,29 +111,35 @@ class Provider:
 
     def _grant(self, relation: ops.Relation, grant: clients.Grant) -> bool:
         record = self.records.get(grant.relation_id)
-        new = record is None or (record.chroot, record.perms) != (grant.chroot, grant.perms)
-        uris = clients.uris(self.addresses, self.port, grant.chroot)
-        content = {"username": grant.user, "uris": uris}
-        if record is None:
-            content["password"] = new_password()
-            secret = self.charm.app.add_secret(content, label=user_secret_label(grant.relation_id))
-            secret.grant(relation)
-        else:
-            secret = self.model.get_secret(id=record.secret_id)
-            content["password"] = secret.get_content(refresh=True)["password"]
-            if secret.get_content(refresh=True) != content:
-                secret.set_content(content)
-        if new:
+        secret = None if record is None else self.model.get_secret(id=record.secret_id)
+        password = (
+            new_password() if secret is None else secret.get_content(refresh=True)["password"]
+        )
+        if record is None or (record.chroot, record.perms) != (grant.chroot, grant.perms):
             # Before the client hears of its chroot: it exists, closed to everyone else, and
-            # the root is closed too (by default anyone may create znodes there).
+            # the root is closed too (by default anyone may create znodes there). A secret
+            # comes only after: if ZooKeeper is unreachable, nothing is left half-made.
             zookeeper = self.zookeeper()
             zookeeper.set_acls("/", clients.super_only())
             zookeeper.ensure_chroot(
-                grant.chroot, clients.acls(grant, content["password"]), clients.super_only()
+                grant.chroot, clients.acls(grant, password), clients.super_only()
             )
+            if record is not None and record.chroot != grant.chroot:
+                # The client moved: its old chroot keeps its data, closed to super only.
+                zookeeper.set_tree_acls(record.chroot, clients.super_only())
             logger.info(
                 "relation %s: chroot %s for %s", grant.relation_id, grant.chroot, grant.app
             )
+        content = {
+            "username": grant.user,
+            "password": password,
+            "uris": clients.uris(self.addresses, self.port, grant.chroot),
+        }
+        if secret is None:
+            secret = self.charm.app.add_secret(content, label=user_secret_label(grant.relation_id))
+            secret.grant(relation)
+        elif secret.get_content(refresh=True) != content:
+            secret.set_content(content)
         self.records[grant.relation_id] = ClientRecord(
             app=grant.app, chroot=grant.chroot, perms=grant.perms, secret_id=secret.id
         )
