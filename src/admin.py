@@ -178,18 +178,37 @@ def _started_client(hosts: str, password: str, timeout: float):
     return client
 
 
+def _converted(method):
+    """kazoo's errors leave as AdminError: callers handle one exception type."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        from kazoo.exceptions import KazooException
+        from kazoo.handlers.threading import KazooTimeoutError
+
+        try:
+            return method(*args, **kwargs)
+        except (KazooException, KazooTimeoutError) as exc:
+            raise AdminError(repr(exc)) from exc
+
+    return wrapper
+
+
 class Admin:
     """The admin operations the charm runs, over one injected kazoo client."""
 
     def __init__(self, client):
         self.client = client
 
+    @_converted
     def committed_config(self) -> EnsembleConfig:
         # sync first: a follower may serve a stale /zookeeper/config right after a reconfig.
         self.client.retry(self.client.sync, CONFIG_ZNODE)
         data, _ = self.client.retry(self.client.get, CONFIG_ZNODE)
         return EnsembleConfig.parse(data.decode())
 
+    @_converted
     def reconfig(self, joining: list[str], leaving: list[int]) -> EnsembleConfig:
         """Apply one incremental reconfig, safe to call again after any failure."""
         from kazoo.exceptions import ConnectionLoss, NewConfigNoQuorumError, ReconfigInProcessError
@@ -219,6 +238,7 @@ class Admin:
         )
         return EnsembleConfig.parse(data.decode())
 
+    @_converted
     def ensure_chroot(self, path: str, acls, parent_acls) -> None:
         """Create path (missing parents closed to all but the super user) and set `acls` on
         it and on everything already below it."""
@@ -233,6 +253,7 @@ class Admin:
                 client.retry(client.create, node, b"", acl=_kazoo_acls(wanted))
         self.set_tree_acls(path, acls)
 
+    @_converted
     def set_tree_acls(self, path: str, acls) -> None:
         """Set `acls` on path and everything below it (nothing if path does not exist)."""
         client = self.client
@@ -241,9 +262,11 @@ class Admin:
         for node in _walk(client, path):
             client.retry(client.set_acls, node, _kazoo_acls(acls))
 
+    @_converted
     def set_acls(self, path: str, acls) -> None:
         self.client.retry(self.client.set_acls, path, _kazoo_acls(acls))
 
+    @_converted
     def delete_tree(self, path: str) -> None:
         self.client.retry(self.client.delete, path, recursive=True)
 

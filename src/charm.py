@@ -305,6 +305,7 @@ class ZooKeeperCharm(ops.CharmBase):
         served_by = provider.Provider(
             self,
             inputs.cluster.clients,
+            reserved=inputs.config.open_chroot_list,
             addresses=[s.address for s in published.voters],
             port=CLIENT_PORT,
             version=self.health.version or "unknown",

@@ -59,6 +59,11 @@ def _problem(request: Request) -> str | None:
             f"extra-user-roles {roles!r}: use ACL permission letters from {ALL_PERMS} "
             "(c create, d delete, r read, w write, a admin)"
         )
+    if roles and not set(roles) - {"a"}:
+        return (
+            f"extra-user-roles {roles!r} grants nothing (admin is the charm's): "
+            "ask for at least one of cdrw"
+        )
     return None
 
 
@@ -86,7 +91,11 @@ class Decision:
     rejected: dict[int, str]
 
 
-def decide(requests: Iterable[Request], existing: Mapping[int, str] = {}) -> Decision:
+def decide(
+    requests: Iterable[Request],
+    existing: Mapping[int, str] = {},
+    reserved: Iterable[str] = (),
+) -> Decision:
     """Grant each valid request its chroot; reject bad ones and overlaps, naming the problem.
 
     existing: chroots already granted (relation id -> chroot). An established grant keeps
@@ -101,6 +110,10 @@ def decide(requests: Iterable[Request], existing: Mapping[int, str] = {}) -> Dec
             continue
         problem = _problem(request)
         chroot = _normalise(request.chroot)
+        if problem is None:
+            taken = next((p for p in reserved if _overlaps(_normalise(p), chroot)), None)
+            if taken is not None:
+                problem = f"chroot {chroot} overlaps {taken}, open to clients without credentials"
         if problem is None:
             clash = next((g for g in granted.values() if _overlaps(g.chroot, chroot)), None)
             if clash is not None:

@@ -76,6 +76,7 @@ class Provider:
         self,
         charm: ops.CharmBase,
         records: dict[int, ClientRecord],
+        reserved: list[str],
         addresses: list[str],
         port: int,
         version: str,
@@ -85,6 +86,7 @@ class Provider:
         self.charm = charm
         self.model = charm.model
         self.records = dict(records)
+        self.reserved = reserved  # the open chroots: no client relation may take them
         self.addresses = addresses
         self.port = port
         self.version = version
@@ -94,7 +96,9 @@ class Provider:
     def serve(self) -> Served:
         relations = {r.id: r for r in self.model.relations[RELATION] if r.app is not None}
         decision = clients.decide(
-            read_requests(self.model), {rid: rec.chroot for rid, rec in self.records.items()}
+            read_requests(self.model),
+            {rid: rec.chroot for rid, rec in self.records.items()},
+            reserved=self.reserved,
         )
         # Revoke first: a chroot given up this hook may be the one a newcomer is granted.
         gone = [rid for rid in self.records if rid not in relations or rid in decision.rejected]
@@ -136,8 +140,7 @@ class Provider:
             "uris": clients.uris(self.addresses, self.port, grant.chroot),
         }
         if secret is None:
-            secret = self.charm.app.add_secret(content, label=user_secret_label(grant.relation_id))
-            secret.grant(relation)
+            secret = self._user_secret(relation, content)
         elif secret.get_content(refresh=True) != content:
             secret.set_content(content)
         self.records[grant.relation_id] = ClientRecord(
@@ -145,6 +148,18 @@ class Provider:
         )
         self._answer(relation, grant, secret)
         return record is None
+
+    def _user_secret(self, relation: ops.Relation, content: dict[str, str]) -> ops.Secret:
+        """The relation's user secret, made once (a hook that failed may have made it)."""
+        label = user_secret_label(relation.id)
+        try:
+            secret = self.model.get_secret(label=label)
+            secret.set_content(content)
+            secret = self.model.get_secret(id=secret.get_info().id)
+        except ops.SecretNotFoundError:
+            secret = self.charm.app.add_secret(content, label=label)
+        secret.grant(relation)
+        return secret
 
     def _answer(self, relation: ops.Relation, grant: clients.Grant, user: ops.Secret) -> None:
         requested = _requested(relation)
