@@ -305,7 +305,7 @@ class ZooKeeperCharm(ops.CharmBase):
         served_by = provider.Provider(
             self,
             inputs.cluster.clients,
-            reserved=inputs.config.open_chroot_list,
+            reserved=self._open_chroots(inputs),  # only a valid option reserves paths
             addresses=[s.address for s in published.voters],
             port=CLIENT_PORT,
             version=self.health.version or "unknown",

@@ -110,7 +110,7 @@ def decide(
             continue
         problem = _problem(request)
         chroot = _normalise(request.chroot)
-        if problem is None:
+        if problem is None and request.relation_id not in existing:
             taken = next((p for p in reserved if _overlaps(_normalise(p), chroot)), None)
             if taken is not None:
                 problem = f"chroot {chroot} overlaps {taken}, open to clients without credentials"

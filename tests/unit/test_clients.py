@@ -254,3 +254,14 @@ def test_uris_append_the_chroot_once_at_the_end():
 def test_a_single_server():
     assert clients.endpoints(["h"], 2182) == "h:2182"
     assert clients.uris(["h"], 2182, "/a/b") == "h:2182/a/b"
+
+
+def test_an_open_chroot_is_refused_to_newcomers_but_never_revokes_a_grant():
+    from clients import Request, decide
+
+    requests = [Request(3, "old", "/public/app"), Request(9, "new", "/public/other")]
+    decision = decide(requests, existing={3: "/public/app"}, reserved=["/public"])
+    assert set(decision.granted) == {3}
+    assert decision.rejected[9] == (
+        "chroot /public/other overlaps /public, open to clients without credentials"
+    )
