@@ -14,42 +14,18 @@ from kazoo.handlers.threading import KazooTimeoutError
 
 from tests.live.cluster import Cluster
 from tests.live.writer import Writer
+from tests.live.zk import closing, connect, session
 
 KAFKA_SECRETS = json.dumps(["username", "password", "tls", "tls-ca", "uris"])
 DENIED = (NoAuthError, AuthFailedError, ConnectionLoss, SessionClosedRequireSaslError)
 
 
 def digest_client(creds, hosts=None):
-    client = KazooClient(
-        hosts=hosts or creds["uris"],
-        timeout=10,
-        auth_data=[("digest", f"{creds['username']}:{creds['password']}")],
-        connection_retry={"max_tries": 3},
-        command_retry={"max_tries": 1},
-    )
-    client.start(timeout=15)
-    return client
+    return connect(hosts or creds["uris"], digest=(creds["username"], creds["password"]))
 
 
 def sasl_client(creds, hosts=None):
-    client = KazooClient(
-        hosts=hosts or creds["uris"],
-        timeout=10,
-        sasl_options={
-            "mechanism": "DIGEST-MD5",
-            "username": creds["username"],
-            "password": creds["password"],
-        },
-        connection_retry={"max_tries": 3},
-        command_retry={"max_tries": 1},
-    )
-    client.start(timeout=15)
-    return client
-
-
-def closing(client):
-    client.stop()
-    client.close()
+    return connect(hosts or creds["uris"], sasl=(creds["username"], creds["password"]))
 
 
 def root_hosts(creds) -> str:
@@ -85,12 +61,12 @@ def test_each_app_gets_what_kafka_needs(two_apps):
 
 def test_a_client_works_in_its_chroot_and_nowhere_else(two_apps):
     a, b = two_apps.credentials(10), two_apps.credentials(11)
-    for connect in (digest_client, sasl_client):
-        client = connect(a)
+    for login in (digest_client, sasl_client):
+        client = login(a)
         try:
             client.ensure_path("/data")
-            client.set("/data", connect.__name__.encode())
-            assert client.get("/data")[0] == connect.__name__.encode()
+            client.set("/data", login.__name__.encode())
+            assert client.get("/data")[0] == login.__name__.encode()
         finally:
             closing(client)
 
@@ -176,45 +152,14 @@ def test_client_sessions_survive_other_clients_coming_and_going(cluster):
     assert w.acknowledged
     assert w.missing() == []
     w.close()
-    for connect in (digest_client, sasl_client):
+    for login in (digest_client, sasl_client):
         with pytest.raises((*DENIED, KazooTimeoutError)):
-            client = connect(a)
+            client = login(a)
             try:
                 client.get("/kept")
             finally:
                 closing(client)
     # The data stayed (delete-client-data is off), closed to all but the super user.
-    admin_client = KazooClient(
-        hosts=root_hosts(a),
-        sasl_options={
-            "mechanism": "DIGEST-MD5",
-            "username": "super",
-            "password": cluster.super_password(),
-        },
-    )
-    admin_client.start(timeout=15)
-    try:
+    with session(root_hosts(a), sasl=("super", cluster.super_password())) as admin_client:
         assert admin_client.get("/app-a/kept")[0] == b"data"
         assert [acl.id.id for acl in admin_client.get_acls("/app-a")[0]] == ["super"]
-    finally:
-        closing(admin_client)
-
-
-def test_endpoints_follow_the_units(cluster):
-    cluster.deploy(3)
-    cluster.wait_serving()
-    cluster.settle()
-    cluster.relate("app-a", {"database": "/app-a", "requested-secrets": KAFKA_SECRETS}, 10)
-    cluster.scale(4)
-    cluster.wait_serving()
-    cluster.settle()
-    a = cluster.credentials(10)
-    hosts = ",".join(f"127.0.0.{n}:2181" for n in range(1, 5))
-    assert a["endpoints"] == hosts
-    assert a["uris"] == hosts + "/app-a"
-    # The new member serves the client too.
-    client = digest_client(a, hosts="127.0.0.4:2181/app-a")
-    try:
-        client.ensure_path("/via-new-member")
-    finally:
-        closing(client)

@@ -8,7 +8,8 @@ from kazoo.exceptions import NoAuthError
 from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
 
 from tests.live.cluster import deadline_poll
-from tests.live.test_clients import KAFKA_SECRETS, closing, digest_client, root_hosts
+from tests.live.test_clients import KAFKA_SECRETS, digest_client, root_hosts
+from tests.live.zk import closing, connect
 
 GUARD_WINDOW = 5.0  # seconds: the promise the test holds the guard to
 
@@ -26,18 +27,7 @@ def apps(cluster):
 
 
 def super_client(cluster, hosts):
-    from kazoo.client import KazooClient
-
-    client = KazooClient(
-        hosts=hosts,
-        sasl_options={
-            "mechanism": "DIGEST-MD5",
-            "username": "super",
-            "password": cluster.super_password(),
-        },
-    )
-    client.start(timeout=15)
-    return client
+    return connect(hosts, sasl=("super", cluster.super_password()))
 
 
 def closed(admin, path, owner):
@@ -120,11 +110,7 @@ def test_the_guard_survives_a_zookeeper_leader_change(apps):
 
 
 def anonymous(hosts):
-    from kazoo.client import KazooClient
-
-    client = KazooClient(hosts=hosts, timeout=10, command_retry={"max_tries": 1})
-    client.start(timeout=15)
-    return client
+    return connect(hosts)
 
 
 def test_opted_in_chroots_take_clients_without_credentials_and_nothing_else(apps):

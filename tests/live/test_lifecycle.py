@@ -2,9 +2,8 @@
 
 import hashlib
 
-from kazoo.client import KazooClient
-
 from tests.live.cluster import deadline_poll
+from tests.live.zk import connect
 
 
 def files_digest(unit):
@@ -16,17 +15,7 @@ def files_digest(unit):
 
 
 def super_client(cluster, hosts=None):
-    client = KazooClient(
-        hosts=hosts or cluster.hosts(),
-        timeout=10,
-        sasl_options={
-            "mechanism": "DIGEST-MD5",
-            "username": "super",
-            "password": cluster.super_password(),
-        },
-    )
-    client.start()
-    return client
+    return connect(hosts or cluster.hosts(), sasl=("super", cluster.super_password()))
 
 
 def test_a_bad_config_value_blocks_and_leaves_the_ensemble_untouched(cluster):

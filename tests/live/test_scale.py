@@ -1,32 +1,19 @@
 """juju scale-application up and down: ZooKeeper's voters follow, nothing is lost."""
 
 import pytest
-from kazoo.client import KazooClient
 
 from ensemble import EnsembleConfig, Role
 from tests.live.cluster import Cluster
 from tests.live.writer import Writer
+from tests.live.zk import session
 
 
 def config_seen_by(cluster: Cluster, ordinal: int) -> EnsembleConfig:
     """The committed config as one member itself serves it (after a sync)."""
     unit = cluster.units[ordinal]
-    client = KazooClient(
-        hosts=f"{unit.address}:2181",
-        timeout=10,
-        sasl_options={
-            "mechanism": "DIGEST-MD5",
-            "username": "super",
-            "password": cluster.super_password(),
-        },
-    )
-    client.start(timeout=15)
-    try:
+    with session(f"{unit.address}:2181", sasl=("super", cluster.super_password())) as client:
         client.sync("/zookeeper/config")
         return EnsembleConfig.parse(client.get("/zookeeper/config")[0].decode())
-    finally:
-        client.stop()
-        client.close()
 
 
 def assert_ensemble_is_the_units(cluster: Cluster) -> None:
