@@ -163,3 +163,20 @@ def test_client_sessions_survive_other_clients_coming_and_going(cluster):
     with session(root_hosts(a), sasl=("super", cluster.super_password())) as admin_client:
         assert admin_client.get("/app-a/kept")[0] == b"data"
         assert [acl.id.id for acl in admin_client.get_acls("/app-a")[0]] == ["super"]
+
+
+def test_endpoints_follow_the_units(cluster):
+    cluster.deploy(3)
+    cluster.wait_serving()
+    cluster.settle()
+    cluster.relate("app-a", {"database": "/app-a", "requested-secrets": KAFKA_SECRETS}, 10)
+    cluster.scale(4)
+    cluster.wait_serving()
+    cluster.settle()
+    a = cluster.credentials(10)
+    hosts = ",".join(f"127.0.0.{n}:2181" for n in range(1, 5))
+    assert a["endpoints"] == hosts
+    assert a["uris"] == hosts + "/app-a"
+    # The new member serves the client too.
+    with session("127.0.0.4:2181/app-a", digest=(a["username"], a["password"])) as client:
+        client.ensure_path("/via-new-member")
