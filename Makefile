@@ -47,6 +47,8 @@ integration: venv
 bench: deps venv
 	$(PY) bench/bootstrap.py
 	$(PY) bench/scale.py
+	$(PY) bench/hooks.py
+	$(PY) bench/guard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
