@@ -52,12 +52,10 @@ refuses to start if anything listens there already.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import logging
 import os
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -73,11 +71,10 @@ from kazoo.exceptions import NoNodeError  # noqa: E402
 
 import render  # noqa: E402
 from layout import CLIENT_PORT, SUPER_USER  # noqa: E402
-from scale import BenchCluster, address_from  # noqa: E402
+from scale import BenchCluster, address_from, check_free  # noqa: E402
 from tests.live.cluster import deadline_poll  # noqa: E402
 
 SIZE = 3
-PORTS = (2181, 2888, 3888, 8080)
 FIRST_RELATION = 10
 KAFKA_SECRETS = json.dumps(["username", "password", "tls", "tls-ca", "uris"])
 PERM_BITS = {"r": 1, "w": 2, "c": 4, "d": 8, "a": 16}
@@ -90,17 +87,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # -- the ensemble and its clients ------------------------------------------------------------
-
-
-def check_free(base: str) -> None:
-    """Refuse to start on addresses where something (a live test, another bench) listens."""
-    first = ipaddress.IPv4Address(base)
-    for ordinal in range(SIZE):
-        for port in PORTS:
-            with socket.socket() as sock:
-                sock.settimeout(0.5)
-                if sock.connect_ex((str(first + ordinal), port)) == 0:
-                    raise SystemExit(f"{first + ordinal}:{port} is in use: pick --base-address")
 
 
 def shared(cluster) -> tuple:

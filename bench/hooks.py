@@ -63,7 +63,6 @@ SIZE = 3
 CHILD_TIMEOUT = 180.0  # a hook that waits for a joiner may take 60s; steady ones take <1s
 
 # Ports the servers of unit n listen on at --base-address + n.
-PORTS = (2181, 2888, 3888, 8080)
 
 
 # -- the child: one hook in a fresh process ----------------------------------------------------
@@ -239,20 +238,6 @@ def child() -> None:
 
 
 # -- the parent: a steady ensemble, then many children -----------------------------------------
-
-
-def _check_free(base: str) -> None:
-    """Refuse to start on addresses where something (another test, another bench) listens."""
-    import ipaddress
-    import socket
-
-    first = ipaddress.IPv4Address(base)
-    for ordinal in range(SIZE):
-        for port in PORTS:
-            with socket.socket() as sock:
-                sock.settimeout(0.5)
-                if sock.connect_ex((str(first + ordinal), port)) == 0:
-                    raise SystemExit(f"{first + ordinal}:{port} is in use: pick --base-address")
 
 
 def steady_cluster(workdir: Path, base: str):
@@ -554,7 +539,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)
     started = time.perf_counter()
-    _check_free(args.base_address)
+    from scale import check_free
+
+    check_free(args.base_address)
     with tempfile.TemporaryDirectory(prefix="zookeeper-k8s-bench-hooks-") as tmp:
         workdir = Path(tmp)
         cluster = steady_cluster(workdir / "cluster", args.base_address)

@@ -72,6 +72,22 @@ FAULTS = ("session_expirations", "member_restarts", "writes_missing")
 Address = Callable[[str, str, int], str]
 
 
+PORTS = (2181, 2888, 3888, 8080)
+
+
+def check_free(base: str, size: int = 3) -> None:
+    """Refuse to start on addresses where something (a live test, another bench) listens."""
+    import socket
+
+    first = ipaddress.IPv4Address(base)
+    for ordinal in range(size):
+        for port in PORTS:
+            with socket.socket() as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex((str(first + ordinal), port)) == 0:
+                    raise SystemExit(f"{first + ordinal}:{port} is in use: pick --base-address")
+
+
 def address_from(base: str) -> Address:
     """Layout.address for the bench: unit ordinal n at base + n."""
     first = ipaddress.IPv4Address(base)

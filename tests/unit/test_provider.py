@@ -8,7 +8,6 @@ it yields) and keeps a znode tree with ACLs, so tests see what ZooKeeper would e
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 
@@ -20,7 +19,7 @@ from ops import testing
 import admin
 import clients
 from clients import Acl
-from ensemble import EnsembleConfig
+from tests.unit import test_membership as membership
 from tests.unit.conftest import internal_secret
 from tests.unit.test_charm import context, make_state, member_line, peers, pod
 from tests.unit.test_clients import PROBLEMS
@@ -36,42 +35,19 @@ SUPER_ONLY = [Acl("sasl", "super", "cdrwa")]
 FRESH = {"/": list(OPEN), "/zookeeper": list(OPEN)}
 
 
-class FakeZooKeeper:
+class FakeZooKeeper(membership.FakeZooKeeper):
     """Stands in for admin.session and the Admin it yields.
 
-    A znode tree with each znode's ACL (as clients.Acl), the committed ensemble, every call
-    the charm made and the sessions it opened. `fail` makes opening a session fail as an
-    unreachable ZooKeeper does.
+    The membership fake (committed ensemble, reconfig steps, sessions opened, `fail` as an
+    unreachable ZooKeeper) plus a znode tree with each znode's ACL (as clients.Acl) and
+    every chroot/ACL call the charm made.
     """
 
     def __init__(self, ordinals=(0, 1, 2)):
-        self.config = EnsembleConfig.parse("".join(member_line(o) for o in ordinals))
+        super().__init__(ordinals)
         self.znodes: dict[str, list[Acl]] = {path: list(acls) for path, acls in FRESH.items()}
         self.calls: list[tuple] = []
-        self.steps: list[tuple[list[str], list[int]]] = []
-        self.sessions = 0
-        self.fail = False
         self.fail_on: set[str] = set()  # chroots whose ensure_chroot fails
-
-    @contextlib.contextmanager
-    def session(self, passwords, host="127.0.0.1", port=2181, timeout=10.0, fallbacks=()):
-        if self.fail:
-            raise admin.AdminError("cannot reach ZooKeeper at 127.0.0.1:2181")
-        assert passwords[0] == "superpw"
-        self.sessions += 1
-        yield self
-
-    # -- membership: a leader may change it in the same hook as it serves clients ----------
-
-    def committed_config(self):
-        return self.config
-
-    def reconfig(self, joining, leaving):
-        self.steps.append((joining, leaving))
-        text = self.config.render() + "".join(f"{line}\n" for line in joining)
-        kept = [s for s in EnsembleConfig.parse(text).servers if s.id not in leaving]
-        self.config = EnsembleConfig(tuple(kept))
-        return self.config
 
     # -- the chroot and ACL operations of admin.Admin ----------------------------------------
 
