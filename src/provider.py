@@ -116,9 +116,8 @@ class Provider:
     def _grant(self, relation: ops.Relation, grant: clients.Grant) -> bool:
         record = self.records.get(grant.relation_id)
         secret = None if record is None else self.model.get_secret(id=record.secret_id)
-        password = (
-            new_password() if secret is None else secret.get_content(refresh=True)["password"]
-        )
+        current = {} if secret is None else secret.get_content(refresh=True)  # one read a hook
+        password = current.get("password") or new_password()
         if record is None or (record.chroot, record.perms) != (grant.chroot, grant.perms):
             # Before the client hears of its chroot: it exists, closed to everyone else, and
             # the root is closed too (by default anyone may create znodes there). A secret
@@ -141,7 +140,7 @@ class Provider:
         }
         if secret is None:
             secret = self._user_secret(relation, content)
-        elif secret.get_content(refresh=True) != content:
+        elif current != content:
             secret.set_content(content)
         self.records[grant.relation_id] = ClientRecord(
             app=grant.app, chroot=grant.chroot, perms=grant.perms, secret_id=secret.id
