@@ -28,6 +28,7 @@ from ensemble import (
     Server,
     myid,
     ordinal_of,
+    ordinal_of_id,
     plan_membership,
     server_for,
 )
@@ -55,6 +56,14 @@ JOIN_SYNC_TIMEOUT = 60.0
 BUSY_OUTSTANDING_REQUESTS = 1000
 # Enough reconfig steps for any scale change of a 7-member ensemble in one hook.
 MAX_RECONFIG_STEPS = 8
+
+
+def _leavers(voter_ids, planned: int) -> set[int]:
+    return {i for i in voter_ids if ordinal_of_id(i) >= planned}
+
+
+class LeaveError(Exception):
+    """A leaving unit is still a voter: its teardown hook fails so that Juju retries it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,14 +108,22 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             self.on[PEER].relation_created,
             self.on[PEER].relation_joined,
             self.on[PEER].relation_changed,
-            self.on[PEER].relation_departed,
             self.on[provider.RELATION].relation_created,
             self.on[provider.RELATION].relation_changed,
             self.on[provider.RELATION].relation_broken,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.update_status, self._on_update_status)
-        framework.observe(self.on.stop, self._on_stop)
+        # A leaving unit takes itself out of the vote from whichever of its teardown hooks
+        # runs first: Juju gives them in no fixed order (see _on_teardown).
+        for event in (
+            self.on.stop,
+            self.on.remove,
+            self.on.data_storage_detaching,
+            self.on[PEER].relation_broken,
+        ):
+            framework.observe(event, self._on_teardown)
+        framework.observe(self.on[PEER].relation_departed, self._on_peer_departed)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(self.on.get_super_password_action, self._on_get_super_password)
         framework.observe(self.on.rotate_passwords_action, self._on_rotate_passwords)
@@ -350,8 +367,12 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         return rolling.fingerprint([render.jaas(self._credentials(inputs))])
 
     def _super_passwords(self, inputs: Inputs) -> list[str]:
-        previous = inputs.secret.super_password_previous
-        return [inputs.secret.super_password, *([previous] if previous else [])]
+        return self._passwords(inputs.secret)
+
+    @staticmethod
+    def _passwords(secret: InternalSecret) -> list[str]:
+        previous = secret.super_password_previous
+        return [secret.super_password, *([previous] if previous else [])]
 
     def _views(self, inputs: Inputs, me: ClusterUnitData) -> dict[int, ClusterUnitData]:
         """Every unit's last report, this unit's as it is now."""
@@ -525,23 +546,74 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             health.zxid,
         )
 
-    def _on_stop(self, _: ops.StopEvent) -> None:
-        """A pod going away for good takes itself (and any fellow leaver) out of the vote first.
+    def _leaving(self) -> int | None:
+        """The app's planned scale if this unit is being scaled away, else None.
 
-        Scale-down lowers planned_units before Kubernetes stops the pods, and the pods of
-        scale N are ordinals 0..N-1: a unit at or past N is leaving, so remove it while its
-        server still runs and can ack. planned_units 0 is the whole app going: touch nothing.
-        A pod restarted for any other reason keeps its place.
+        The pods of scale N are ordinals 0..N-1, and planned_units() drops as soon as the
+        user scales down, before any teardown hook: a unit at or past N is leaving. Zero is
+        the whole application going, where nothing is left to keep a quorum for.
         """
         planned = self.app.planned_units()
-        if planned < 1 or self.ordinal < planned:
+        return planned if 0 < planned <= self.ordinal else None
+
+    def _on_peer_departed(self, event: ops.RelationDepartedEvent) -> None:
+        if self._leaving() is not None:
+            self._on_teardown(event)
+        else:
+            self._reconcile(event)  # the leader may have leavers to remove
+
+    def _on_teardown(self, _: ops.EventBase) -> None:
+        """A leaving unit's teardown hook: out of the vote before Juju lets the pod go.
+
+        Juju deletes the pods only once every leaving unit has finished its teardown hooks,
+        so failing here (Juju retries the hook) keeps this pod, and the quorum it is part
+        of, alive until the removal is safe. Needs neither the peer relation nor the leader:
+        the internal secret is found by its label and the membership is ZooKeeper's own.
+        A pod restarted for any other reason keeps its place.
+        """
+        planned = self._leaving()
+        if planned is None:
             return
-        inputs = self._gather()
-        if isinstance(inputs, Inputs):
-            try:
-                self._converge(inputs)
-            finally:
-                self._close_zookeeper()
+        try:
+            held = self._leave(planned)
+        finally:
+            self._close_zookeeper()
+        if held:
+            raise LeaveError(f"{self.unit.name} cannot leave the ensemble yet: {held}")
+
+    def _leave(self, planned: int) -> str | None:
+        """Remove every leaving voter; say why not if that is not safe or possible now."""
+        if self.health.serving and not _leavers(self.health.voter_ids, planned):
+            return None  # this server's committed config already counts no leaver
+        secret = self._internal_secret_by_label()
+        if secret is None:
+            return "cannot read the internal secret"
+        survivors = tuple(
+            self.layout.address(self.app.name, self.model.name, o) for o in range(planned)
+        )
+        local = self.layout.local_host(self.address)
+        try:
+            with admin.session(self._passwords(secret), local, fallbacks=survivors) as zk:
+                committed, held = self._step_membership(zk, planned, {})
+        except admin.AdminError as exc:
+            return f"ZooKeeper unreachable: {exc}"
+        peers = self.model.get_relation(PEER)
+        if self.unit.is_leader() and peers is not None:
+            cluster = peers.load(ClusterAppData, self.app)
+            cluster.members = committed.lines()
+            peers.save(cluster, self.app)
+        if _leavers({s.id for s in committed.voters}, planned):
+            return held or "leaving members still vote"
+        return None
+
+    def _internal_secret_by_label(self) -> InternalSecret | None:
+        # An app-owned secret: every unit of the app reads it by its label, with or without
+        # the peer relation (gone after relation-broken).
+        try:
+            secret = self.model.get_secret(label=INTERNAL_SECRET_LABEL)
+            return InternalSecret.model_validate(secret.get_content(refresh=True))
+        except (ops.SecretNotFoundError, ops.ModelError):
+            return None
 
     def _votes(self, inputs: Inputs) -> bool:
         published = inputs.published
@@ -556,40 +628,55 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
                 return
             time.sleep(0.5)
 
-    def _synced(self, peers: ops.Relation) -> frozenset[int]:
-        """Ordinals of units whose server last said it serves (this unit: asked just now)."""
-        synced = {
+    def _reported_serving(self, peers: ops.Relation) -> frozenset[int]:
+        """Ordinals whose unit last said its server serves: cheap, but only a hint."""
+        serving = {
             ordinal_of(unit.name)
             for unit in peers.units
             if peers.load(ClusterUnitData, unit).state is MemberState.SERVING
         }
         if self.health.serving:
-            synced.add(self.ordinal)
-        return frozenset(synced)
+            serving.add(self.ordinal)
+        return frozenset(serving)
+
+    def _serving_now(self, ordinals) -> frozenset[int]:
+        """Ordinals whose server ZooKeeper itself says serves now (srvr to each).
+
+        Removal decisions count health from here, never from peer data: the units leaving
+        may already be gone from this unit's view of the relation while their pods (and
+        votes) are still there.
+        """
+        address = functools.partial(self.layout.address, self.app.name, self.model.name)
+        return frozenset(o for o in ordinals if admin.server_stats(address(o)))
+
+    def _step_membership(
+        self, zk: admin.Admin, planned: int, joiners: dict[int, Server]
+    ) -> tuple[EnsembleConfig, str | None]:
+        """Reconfig step by step towards `planned` voters; the committed config and why it
+        stopped short, if it did."""
+        committed = zk.committed_config()
+        held = None
+        for _ in range(MAX_RECONFIG_STEPS):
+            candidates = {ordinal_of_id(i) for i in committed.ids} | set(joiners)
+            plan = plan_membership(committed, planned, self._serving_now(candidates), joiners)
+            held = plan.held
+            if not plan.step:
+                break
+            logger.info("reconfig: adding %s, removing %s", plan.step.joining, plan.step.leaving)
+            committed = zk.reconfig([s.line for s in plan.step.joining], list(plan.step.leaving))
+        return committed, held
 
     def _converge(self, inputs: Inputs) -> None:
         """Step ZooKeeper's membership towards the units Juju plans, in one admin session."""
         planned = self.app.planned_units()
-        synced = self._synced(inputs.peers)
-        joiners = {o: self._server(o) for o in synced}
+        reported = self._reported_serving(inputs.peers)
+        joiners = {o: self._server(o) for o in reported}
         published = inputs.published or EnsembleConfig(())
-        expected = plan_membership(published, planned, synced, joiners)
+        expected = plan_membership(published, planned, reported, joiners)
         if not expected.step and not expected.held:
             return  # what the leader last saw is what Juju plans: no session needed
         try:
-            zk = self.zookeeper(inputs)
-            committed = zk.committed_config()
-            for _ in range(MAX_RECONFIG_STEPS):
-                plan = plan_membership(committed, planned, synced, joiners)
-                self._held = plan.held
-                if not plan.step:
-                    break
-                logger.info(
-                    "reconfig: adding %s, removing %s", plan.step.joining, plan.step.leaving
-                )
-                committed = zk.reconfig(
-                    [s.line for s in plan.step.joining], list(plan.step.leaving)
-                )
+            committed, self._held = self._step_membership(self.zookeeper(inputs), planned, joiners)
         except admin.AdminError as exc:
             logger.warning("membership change deferred to the next hook: %s", exc)
             self._held = "cannot reach ZooKeeper to change membership; retrying on the next hook"

@@ -63,6 +63,12 @@ def admin_server(monkeypatch):
     monkeypatch.setattr(admin, "probe", server.probe)
     # ZooKeeper's view of the quorum (four-letter words over the client port): in sync.
     monkeypatch.setattr(admin, "quorum_synced", lambda hosts, voters: server.health.serving)
+    # Each member's own `srvr`: every pod serves while this server does.
+    monkeypatch.setattr(
+        admin,
+        "server_stats",
+        lambda host, port=2181: {"mode": "follower"} if server.health.serving else {},
+    )
     return server
 
 

@@ -1,14 +1,15 @@
 """Scale events as the charm sees them: who opens a ZooKeeper session, and what it changes."""
 
 import contextlib
+import dataclasses
 import json
 
 import pytest
-from ops import testing
+from ops import pebble, testing
 
 import admin
 from ensemble import EnsembleConfig
-from tests.unit.conftest import internal_secret
+from tests.unit.conftest import container, internal_secret
 from tests.unit.test_charm import APP, MODEL, context, make_state, member_line, peers
 
 SERVING = json.dumps("serving")
@@ -23,6 +24,13 @@ class FakeZooKeeper:
         self.sessions = 0
         self.steps: list[tuple[list[str], list[int]]] = []
         self.fail = False
+        # Ordinals whose server answers `srvr` with a mode: every pod serves unless a test
+        # says otherwise.
+        self.serving = set(range(9))
+
+    def server_stats(self, host, port=2181):
+        ordinal = int(host.split(".")[0].rsplit("-", 1)[1])
+        return {"mode": "follower"} if ordinal in self.serving else {}
 
     @contextlib.contextmanager
     def session(self, passwords, host="127.0.0.1", port=2181, timeout=10.0, fallbacks=()):
@@ -52,6 +60,7 @@ def zookeeper(monkeypatch):
     def install(ordinals):
         fake = FakeZooKeeper(ordinals)
         monkeypatch.setattr(admin, "session", fake.session)
+        monkeypatch.setattr(admin, "server_stats", fake.server_stats)
         return fake
 
     return install
@@ -157,21 +166,102 @@ def test_an_empty_peer_list_removes_nobody(disk, zookeeper, event):
     assert published(out) == [1, 2, 3]
 
 
-def test_a_departing_unit_removes_the_leavers_in_its_stop_hook(disk, zookeeper):
-    zk = zookeeper([0, 1, 2, 3, 4])
+def dying_state(disk, *, peer_relation=True, unit_id=4, leader=False):
+    """A unit of 5 being scaled to 3, as Juju shows it in one of its teardown hooks."""
     state = cluster_state(
         disk,
-        leader=False,
+        leader=leader,
         planned=3,
         published=[0, 1, 2, 3, 4],
-        peers_states={0: SERVING, 1: SERVING, 2: SERVING, 3: SERVING},
-        unit_id=4,
+        peers_states={o: SERVING for o in range(5)},
+        unit_id=unit_id,
     )
-    out = context(4).run(context(4).on.stop(), state)
-    assert zk.sessions == 1
+    running = dataclasses.replace(
+        container(disk.root, running=True),
+        layers={"zookeeper": pebble.Layer({"services": {"zookeeper": {"command": "zk"}}})},
+    )
+    changes = {"containers": {running}}
+    if not peer_relation:
+        changes["relations"] = set()
+    return state.__class__(**{**state.__dict__, **changes})
+
+
+@pytest.fixture
+def voting_five(admin_server):
+    # The dying unit's own server still counts all five as voters.
+    admin_server.health = admin.Health(
+        serving=True, mode="follower", voters=5, voter_ids=frozenset(range(1, 6))
+    )
+
+
+TEARDOWN = ["stop", "remove", "storage_detaching", "relation_departed", "relation_broken"]
+
+
+def teardown_event(ctx, state, event):
+    if event == "storage_detaching":
+        return ctx.on.storage_detaching(next(iter(state.storages)))
+    if event == "relation_departed":
+        return ctx.on.relation_departed(peers(state), remote_unit=0, departing_unit=4)
+    if event == "relation_broken":
+        return ctx.on.relation_broken(peers(state))
+    return getattr(ctx.on, event)()
+
+
+@pytest.mark.parametrize("event", TEARDOWN)
+def test_a_leaving_unit_removes_the_leavers_from_any_of_its_teardown_hooks(
+    disk, zookeeper, voting_five, event
+):
+    zk = zookeeper([0, 1, 2, 3, 4])
+    state = dying_state(disk)
+    state = state.__class__(**{**state.__dict__, "storages": {testing.Storage("data")}})
+    ctx = context(4)
+    out = ctx.run(teardown_event(ctx, state, event), state)
     assert zk.steps == [([], [5]), ([], [4])]
-    # Only the leader publishes; a departing non-leader leaves peer app data alone.
-    assert published(out) == [1, 2, 3, 4, 5]
+    # Only the leader publishes; a leaving non-leader leaves peer app data alone.
+    if event != "relation_broken":
+        assert published(out) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("event", ["stop", "remove"])
+def test_a_leaving_unit_that_no_longer_sees_the_peer_relation_still_leaves(
+    disk, zookeeper, voting_five, event
+):
+    zk = zookeeper([0, 1, 2, 3, 4])
+    state = dying_state(disk, peer_relation=False)
+    ctx = context(4)
+    ctx.run(getattr(ctx.on, event)(), state)
+    assert zk.steps == [([], [5]), ([], [4])]
+
+
+def test_a_leaving_unit_that_cannot_leave_safely_fails_its_hook_for_juju_to_retry(
+    disk, zookeeper, voting_five
+):
+    zk = zookeeper([0, 1, 2, 3, 4])
+    zk.serving = {3, 4}  # two of the members that stay are down
+    ctx = context(4)
+    with pytest.raises(testing.errors.UncaughtCharmError, match="cannot leave the ensemble"):
+        ctx.run(ctx.on.stop(), dying_state(disk))
+    assert zk.steps == []
+
+
+def test_a_leaving_unit_already_out_of_the_vote_opens_no_session(disk, zookeeper, admin_server):
+    zk = zookeeper([0, 1, 2])
+    admin_server.health = admin.Health(
+        serving=True, mode="follower", voters=3, voter_ids=frozenset({1, 2, 3})
+    )
+    context(4).run(context(4).on.remove(), dying_state(disk, peer_relation=False))
+    assert zk.sessions == 0
+
+
+def test_the_leader_removes_leavers_its_view_of_the_relation_lacks(disk, zookeeper):
+    # Scale 3 to 1: the leaving units' relation-departed ran on the leader first, so its
+    # view has no peers at all; their pods, and votes, are still there.
+    zk = zookeeper([0, 1, 2])
+    state = cluster_state(disk, planned=1, published=[0, 1, 2], peers_states={})
+    ctx = context(0)
+    out = ctx.run(ctx.on.relation_departed(peers(state), remote_unit=2, departing_unit=2), state)
+    assert zk.steps == [([], [3]), ([], [2])]
+    assert published(out) == [1]
 
 
 @pytest.mark.parametrize("unit_id", [0, 4])
@@ -191,6 +281,7 @@ def test_removing_the_whole_application_touches_no_member(disk, zookeeper, unit_
 
 def test_a_removal_that_would_leave_no_majority_waits_and_says_why(disk, zookeeper):
     zk = zookeeper([0, 1, 2, 3, 4])
+    zk.serving = {0, 1}
     state = cluster_state(
         disk,
         planned=3,

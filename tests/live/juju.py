@@ -1,0 +1,127 @@
+"""The hook orders of the Juju stand-in (see JUJU.md): what Juju fixes, and a seeded choice
+wherever it fixes nothing.
+
+Pure: lists of hooks and a scheduler that picks the next one from a seed. The cluster runs
+what it picks. A seed reproduces a run exactly (`ZK_LIVE_SEED=<n>`), up to the timing of the
+real servers underneath.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from collections import deque
+from collections.abc import Iterable
+
+PEER_RELATION_ID = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Hook:
+    unit: int
+    event: str
+    remote: int | None = None  # JUJU_REMOTE_UNIT
+    departing: int | None = None  # JUJU_DEPARTING_UNIT
+    relation_id: int = PEER_RELATION_ID
+
+    def __str__(self) -> str:
+        extra = "" if self.remote is None else f"({self.remote})"
+        return f"{self.unit}:{self.event}{extra}"
+
+
+def seed_from_env() -> int:
+    raw = os.environ.get("ZK_LIVE_SEED")
+    return int(raw) if raw else random.SystemRandom().randrange(1 << 30)
+
+
+def _merge(rng: random.Random, *sequences: Iterable[Hook]) -> list[Hook]:
+    """A random interleaving that keeps the order inside each sequence."""
+    queues = [deque(s) for s in sequences if s]
+    merged = []
+    while queues:
+        weights = [len(q) for q in queues]
+        queue = rng.choices(queues, weights)[0]
+        merged.append(queue.popleft())
+        if not queue:
+            queues.remove(queue)
+    return merged
+
+
+def deploy_hooks(unit: int, leader: bool, rng: random.Random) -> list[Hook]:
+    """A new unit's first hooks: storage first, the charm's setup sequence in its fixed
+    order, and pebble-ready whenever Pebble comes up (it is not tied to that sequence)."""
+    setup = [
+        Hook(unit, "install"),
+        Hook(unit, "relation_created"),
+        *([Hook(unit, "leader_elected")] if leader else []),
+        Hook(unit, "config_changed"),
+        Hook(unit, "start"),
+    ]
+    at = rng.randint(1, len(setup))
+    return [Hook(unit, "storage_attached"), *setup[:at], Hook(unit, "pebble_ready"), *setup[at:]]
+
+
+def join_hooks(unit: int, remote: int) -> list[Hook]:
+    return [Hook(unit, "relation_joined", remote), Hook(unit, "relation_changed", remote)]
+
+
+def teardown_hooks(unit: int, remotes: Iterable[int], rng: random.Random) -> list[Hook]:
+    """A dying unit's hooks (Juju >= 3.1, sidecar; JUJU.md section 3): the peer relation's
+    departed hooks, one per remote unit (departing = itself), in any order; storage-detaching
+    anywhere among them; stop after every relation hook; remove last. A peer relation gets
+    no relation-broken on a dying unit (its view just empties)."""
+    remotes = list(remotes)
+    rng.shuffle(remotes)
+    relation = [Hook(unit, "relation_departed", r, departing=unit) for r in remotes]
+    detach = [Hook(unit, "storage_detaching")]
+    merged = _merge(rng, relation, detach) + [Hook(unit, "stop")]
+    if rng.random() < 0.5:  # or after stop: charms saw both (JUJU.md)
+        merged = [*relation, Hook(unit, "stop"), *detach]
+    return [*merged, Hook(unit, "remove")]
+
+
+class Scheduler:
+    """Per-unit hook queues, run one hook at a time per unit, units in a seeded order.
+
+    `overlap` is the chance that a hook starts (takes its snapshot of relation data) while
+    another unit's hook is still under way: its effects then reach the other unit only in
+    that unit's next hook, as on Juju.
+    """
+
+    def __init__(self, seed: int, overlap: float = 0.3):
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.overlap = overlap
+        self.queues: dict[int, deque[Hook]] = {}
+        self.log: list[str] = []
+
+    def add(self, hooks: Iterable[Hook]) -> None:
+        for hook in hooks:
+            queue = self.queues.setdefault(hook.unit, deque())
+            if hook.event == "relation_changed" and hook in queue:
+                continue  # Juju coalesces a change not yet delivered
+            queue.append(hook)
+
+    def drop(self, unit: int) -> None:
+        self.queues.pop(unit, None)
+
+    def pending(self, unit: int | None = None) -> bool:
+        if unit is not None:
+            return bool(self.queues.get(unit))
+        return any(self.queues.values())
+
+    def pick(self, busy: Iterable[int] = ()) -> Hook | None:
+        """The next hook to start, from a unit with nothing under way."""
+        busy = set(busy)
+        ready = sorted(u for u, q in self.queues.items() if q and u not in busy)
+        if not ready:
+            return None
+        return self.queues[self.rng.choice(ready)][0]
+
+    def done(self, hook: Hook) -> None:
+        self.queues[hook.unit].popleft()
+        self.log.append(str(hook))
+
+    def overlaps(self) -> bool:
+        return self.rng.random() < self.overlap
