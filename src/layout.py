@@ -14,6 +14,8 @@ from pathlib import PurePosixPath
 # The rock (rockcraft.yaml) creates these; keep them in step with it.
 ZK_HOME = PurePosixPath("/opt/zookeeper")
 STORAGE = PurePosixPath("/var/lib/zookeeper")
+# Writable by the rock's user; /opt/zookeeper (root's) is not.
+LOG_DIR = PurePosixPath("/var/log/zookeeper")
 JAVA_HOME = "/usr/lib/jvm/java-21-openjdk-amd64"
 USER = "zookeeper"
 GROUP = "zookeeper"
@@ -39,6 +41,7 @@ class Layout:
 
     storage: PurePosixPath = STORAGE
     zk_home: PurePosixPath = ZK_HOME
+    log_dir: PurePosixPath = LOG_DIR
     java_home: str = JAVA_HOME
     classpath: str = f"{ZK_HOME}/lib/*"
     user: str | None = USER

@@ -224,7 +224,8 @@ def health_check(layout: Layout) -> dict:
     """
     check = {
         "command": shlex.join([layout.status_script, "status", str(layout.zoo_cfg)]),
-        "environment": {"JAVA_HOME": layout.java_home},
+        # zkServer.sh creates ZOO_LOG_DIR first; its default is under root's /opt/zookeeper.
+        "environment": {"JAVA_HOME": layout.java_home, "ZOO_LOG_DIR": str(layout.log_dir)},
     }
     if layout.user:
         check |= {"user": layout.user, "group": layout.group}

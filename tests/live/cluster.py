@@ -1,10 +1,15 @@
-"""A Juju stand-in for live tests, the demo and the benches.
+"""A Juju and Kubernetes stand-in for live tests, the demo and the benches.
 
-Each unit is the real charm class run by ops.testing, with its container's storage mounted
-on a directory of this machine, so the files the charm pushes land on disk. What Juju would
-share between units (peer data, the app's secrets, who leads) is carried from one run to the
-next here, and each unit's Pebble plan is executed as a real ZooKeeper process on its own
-loopback address 127.0.0.<ordinal+1>. Only the Layout differs from Kubernetes.
+Each unit is the real charm class run by ops.testing, one hook at a time, in the hook
+orders JUJU.md documents: what Juju fixes is fixed here, everything else (which unit goes
+next, a dying unit's teardown hooks among themselves, when a leader moves, whether a hook
+starts before another unit's hook has finished) is chosen from a seed (juju.py).
+
+Each unit is a pod: its own network namespace and address, its DNS name resolving for every
+process of the run (network.py), its hooks running inside that namespace, and its Pebble plan
+run as real processes in a root laid out as the rock (rootfs.py), as the rock's user, with
+the unit's storage mounted at /var/lib/zookeeper. What still differs from a pod is listed
+in LIVE_DIFFERENCES.
 """
 
 from __future__ import annotations
@@ -13,22 +18,31 @@ import contextlib
 import dataclasses
 import os
 import shlex
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import yaml
 from ops import pebble, testing
 
 import admin
 from charm import ZooKeeperCharm
-from layout import Layout
+from layout import K8S, Layout
 from render import CHECK, SERVICE
 from state import PEER
+from tests.live import network, rootfs
+from tests.live.juju import (
+    PEER_RELATION_ID,
+    Hook,
+    Scheduler,
+    deploy_hooks,
+    join_hooks,
+    restart_hooks,
+    seed_from_env,
+    teardown_hooks,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "zookeeper-k8s"
@@ -36,18 +50,6 @@ MODEL = "live"
 
 # Keys Juju itself puts in every unit databag (what ops.testing adds by default).
 JUJU_KEYS = {"egress-subnets": "", "ingress-address": "", "private-address": ""}
-
-# Debian's zookeeper 3.8.0 package; the manifest of zookeeper.jar names the rest.
-DEBIAN_ZK_HOME = PurePosixPath("/usr/share/zookeeper")
-DEBIAN_JARS = (
-    "zookeeper",
-    "slf4j-log4j12",
-    "log4j-1.2",
-    "netty-codec",
-    "netty-resolver",
-    "netty-transport-native-unix-common",
-    "servlet-api",
-)
 # Test-only JVM flags: fast start and small footprint, and no fsync on a laptop disk.
 TEST_JVM_FLAGS = (
     "-XX:+UseSerialGC",
@@ -55,63 +57,39 @@ TEST_JVM_FLAGS = (
     "-Xss512k",
     "-Dzookeeper.forceSync=no",
 )
+LIVE_DIFFERENCES = {
+    "ZooKeeper 3.9.3 (Debian 13) instead of the rock's 3.9.4": "the newest 3.9 reachable here",
+    "Debian 13 packages instead of Ubuntu 24.04's": "Ubuntu's archive is not reachable",
+    "no Prometheus metrics provider": "Debian's ZooKeeper build lacks its classes",
+    "test JVM flags (TEST_JVM_FLAGS)": "start in seconds on two cores; no fsync",
+    "names resolve through /etc/hosts, not CoreDNS": "no Kubernetes DNS here",
+    "hooks run one at a time in one process": "ops.testing; overlap is modelled by each "
+    "hook seeing relation data as of its start",
+}
+# A hook that keeps failing is retried (Juju backs off up to 5 minutes); past this the run
+# is stuck and the test says which hook.
+RETRY_FOR = 120.0
 
-
-# Every server any Cluster started in this process, so that nothing outlives the tests.
+# Every process any Cluster started in this process, so that nothing outlives the tests.
 STARTED: list[subprocess.Popen] = []
 
 
 def stop_everything() -> None:
     for process in STARTED:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
     STARTED.clear()
 
 
-def java_home() -> str:
-    java = shutil.which("java")
-    if java is None:
-        raise RuntimeError("no java on PATH: run `make deps` (installs OpenJDK and ZooKeeper)")
-    return str(Path(java).resolve().parents[1])
+def live_layout() -> Layout:
+    """The production layout; only what LIVE_DIFFERENCES names is changed."""
+    return dataclasses.replace(K8S, prometheus_metrics=False, extra_jvm_flags=TEST_JVM_FLAGS)
 
 
-def loopback_address(_app: str, _model: str, ordinal: int) -> str:
-    return f"127.0.0.{ordinal + 1}"
-
-
-def loopback_layout(storage: Path) -> Layout:
-    return Layout(
-        storage=PurePosixPath(storage),
-        zk_home=DEBIAN_ZK_HOME,
-        java_home=java_home(),
-        classpath=":".join(f"/usr/share/java/{jar}.jar" for jar in DEBIAN_JARS),
-        user=None,
-        group=None,
-        logging="log4j",
-        prometheus_metrics=False,  # Debian's build lacks the Prometheus provider
-        extra_jvm_flags=TEST_JVM_FLAGS,
-        python=sys.executable,  # this venv has kazoo, as the rock's python3 does
-        address=loopback_address,
-        per_unit_bind=True,
-    )
-
-
-def raw_server_argv(layout: Layout, *flags: str) -> list[str]:
-    """A plain ZooKeeper server, no charm: the same JVM, jars and test flags (for benches)."""
-    from render import MAIN_CLASS
-
-    return [
-        layout.java,
-        "-Xmx128m",
-        f"-Dlog4j.configuration=file:{layout.log_config}",
-        *flags,
-        *layout.extra_jvm_flags,
-        "-cp",
-        layout.classpath,
-        MAIN_CLASS,
-        str(layout.zoo_cfg),
-    ]
+def pod_name(ordinal: int) -> str:
+    return K8S.address(APP, MODEL, ordinal)
 
 
 def _load(name: str) -> dict:
@@ -130,20 +108,29 @@ def deadline_poll(predicate: Callable[[], object], timeout: float, what: str, ev
         time.sleep(every)
 
 
+class HookFailed(RuntimeError):
+    """A hook kept failing: Juju would show the unit in error."""
+
+
 @dataclasses.dataclass
 class Unit:
     ordinal: int
     storage: Path
+    netns: str
     layout: Layout
     charm: type[ZooKeeperCharm]
     unit_data: dict[str, str] = dataclasses.field(default_factory=dict)
     layers: dict[str, pebble.Layer] = dataclasses.field(default_factory=dict)
-    process: subprocess.Popen | None = None
-    command: str | None = None
     status: testing.StatusBase | None = None
     restarts: int = 0  # restarts the charm asked Pebble for
-    # Other services of the plan (the guard), by name.
+    # Pebble's services of this pod: name -> process, and the spec each last ran with.
     services: dict[str, subprocess.Popen] = dataclasses.field(default_factory=dict)
+    specs: dict[str, pebble.Service] = dataclasses.field(default_factory=dict)
+    # Remote units in this unit's view of the peer relation (relation-list).
+    peers: set[int] = dataclasses.field(default_factory=set)
+    in_peer_relation: bool = True
+    dying: bool = False
+    dead: bool = False
 
     @property
     def name(self) -> str:
@@ -151,18 +138,34 @@ class Unit:
 
     @property
     def address(self) -> str:
-        return loopback_address(APP, MODEL, self.ordinal)
+        """The pod's DNS name, as the charm's production layout computes it."""
+        return pod_name(self.ordinal)
+
+    @property
+    def hostname(self) -> str:
+        return f"{APP}-{self.ordinal}"  # a StatefulSet pod's hostname is its name
 
     @property
     def log(self) -> Path:
         return self.storage.parent / f"unit-{self.ordinal}.log"
 
     @property
+    def process(self) -> subprocess.Popen | None:
+        return self.services.get(SERVICE)
+
+    @property
+    def command(self) -> str | None:
+        spec = self.specs.get(SERVICE)
+        return spec.command if spec else None
+
+    @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def health(self) -> admin.Health:
-        return admin.probe(self.layout.local_host(self.address), timeout=1.0)
+        # The admin server listens on the pod's loopback only, as in production.
+        with network.inside(self.netns):
+            return admin.probe(self.layout.local_host(self.address), timeout=1.0)
 
 
 @dataclasses.dataclass
@@ -175,8 +178,19 @@ class ClientRelation:
     answer: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The relation data a hook sees: as it was when the hook started."""
+
+    app_data: dict
+    unit_data: dict
+    peers: dict[int, dict]
+    in_peer_relation: bool
+    clients: tuple[tuple[int, str, dict, dict], ...]
+
+
 class Cluster:
-    """Units of one application, the Juju state they share, and their real servers."""
+    """Units of one application, the Juju state they share, and their real pods."""
 
     def __init__(
         self,
@@ -184,46 +198,62 @@ class Cluster:
         config: dict | None = None,
         autostart: bool = True,
         restart_timeout: float = 30.0,
+        seed: int | None = None,
     ):
+        network.enter()
+        with network.machine_network():  # a cold build fetches Debian packages
+            self.root = rootfs.ensure_root()
         self.workdir = Path(workdir)
         # False: record each unit's plan but start nothing (benches start all at once).
         self.autostart = autostart
         self.config = dict(config or {"jvm-heap-mb": 128})
         self.units: dict[int, Unit] = {}
         self.leader: int | None = None
-        # Juju's planned_units(); None: as many as there are units.
+        # Juju's planned_units() (goal state); None: as many as there are live units.
         self.planned: int | None = None
         self.restart_timeout = restart_timeout
-        # Client relations: id -> (client app, its databag, our answer in our app databag).
         self.clients: dict[int, ClientRelation] = {}
         self.action_results: dict | None = None
         # Ordinals in the order the charm restarted their servers.
         self.restart_log: list[int] = []
-        # relation-changed events owed to units, as (unit, the unit whose data changed).
-        self._queue: list[tuple[int, int]] = []
-        self._delivering = False
         self.app_data: dict[str, str] = {}
+        self.former: dict[int, dict[str, str]] = {}
         self.secrets: frozenset[testing.Secret] = frozenset()
+        self.seed = seed_from_env() if seed is None else seed
+        self.juju = Scheduler(self.seed)
         self._meta, self._config_meta, self._actions = (
             _load("metadata.yaml"),
             _load("config.yaml"),
             _load("actions.yaml"),
         )
 
-    # -- Juju's side --------------------------------------------------------------------
+    # -- Kubernetes' side -------------------------------------------------------------
 
     def add_unit(self, ordinal: int) -> Unit:
+        """The StatefulSet's pod for this ordinal: namespace, DNS name, storage."""
         storage = self.workdir / f"unit-{ordinal}"
         storage.mkdir(parents=True, exist_ok=True)
-        layout = loopback_layout(storage)
-        unit = self.units[ordinal] = Unit(ordinal, storage, layout, self._charm_for(layout))
+        netns = network.add_unit(ordinal)
+        network.publish(pod_name(ordinal), network.unit_address(ordinal))
+        layout = live_layout()
+        unit = Unit(ordinal, storage, netns, layout, self._charm_for(layout))
+        self.units[ordinal] = unit
         if self.leader is None:
             self.leader = ordinal
         return unit
 
+    def remove_pod(self, ordinal: int) -> None:
+        """Kubernetes deletes the pod: its processes, address and name go."""
+        unit = self.units.pop(ordinal)
+        self.former[ordinal] = unit.unit_data
+        for name in list(unit.services):
+            self._stop_service(unit, name)
+        network.publish(pod_name(ordinal), None)
+        network.remove_unit(ordinal)
+
     def _charm_for(self, layout: Layout) -> type[ZooKeeperCharm]:
         attributes = {"layout": layout, "restart_timeout": self.restart_timeout}
-        return type("LoopbackCharm", (ZooKeeperCharm,), attributes)
+        return type("LiveCharm", (ZooKeeperCharm,), attributes)
 
     def change_layout(self, ordinal: int, **changes) -> None:
         """What the rock gives this unit changes (tests: a broken image)."""
@@ -231,46 +261,68 @@ class Cluster:
         unit.layout = dataclasses.replace(unit.layout, **changes)
         unit.charm = self._charm_for(unit.layout)
 
-    def _state(self, unit: Unit) -> testing.State:
-        peer = testing.PeerRelation(
-            PEER,
-            id=1,
-            local_app_data=dict(self.app_data),
-            local_unit_data={**JUJU_KEYS, **unit.unit_data},
-            peers_data={
-                other.ordinal: {**JUJU_KEYS, **other.unit_data}
-                for other in self.units.values()
-                if other is not unit
-            },
+    # -- Juju's side --------------------------------------------------------------------
+
+    def _snapshot(self, unit: Unit) -> Snapshot:
+        return Snapshot(
+            app_data=dict(self.app_data),
+            unit_data=dict(unit.unit_data),
+            peers={o: dict(self._unit_data(o)) for o in unit.peers},
+            in_peer_relation=unit.in_peer_relation,
+            clients=tuple(
+                (c.id, c.app, dict(c.request), dict(c.answer)) for c in self.clients.values()
+            ),
         )
+
+    def _unit_data(self, ordinal: int) -> dict[str, str]:
+        # A deleted pod's data stays readable until a unit's relation-departed for it.
+        unit = self.units.get(ordinal)
+        return unit.unit_data if unit is not None else self.former.get(ordinal, {})
+
+    def _state(self, unit: Unit, seen: Snapshot) -> testing.State:
+        relations = set()
+        if seen.in_peer_relation:
+            relations.add(
+                testing.PeerRelation(
+                    PEER,
+                    id=PEER_RELATION_ID,
+                    local_app_data=seen.app_data,
+                    local_unit_data={**JUJU_KEYS, **seen.unit_data},
+                    peers_data={o: {**JUJU_KEYS, **data} for o, data in seen.peers.items()},
+                )
+            )
+        for relation_id, app, request, answer in seen.clients:
+            relations.add(
+                testing.Relation(
+                    "zookeeper",
+                    id=relation_id,
+                    remote_app_name=app,
+                    remote_app_data=request,
+                    local_app_data=answer,
+                )
+            )
+        # Pebble is live, not a snapshot: the plan and service states as they are now.
         container = testing.Container(
             "zookeeper",
             can_connect=True,
             layers=dict(unit.layers),
             service_statuses={
-                SERVICE: pebble.ServiceStatus.ACTIVE
-                if unit.alive
+                name: pebble.ServiceStatus.ACTIVE
+                if unit.services.get(name) and unit.services[name].poll() is None
                 else pebble.ServiceStatus.INACTIVE
+                for name in {SERVICE, *unit.specs}
             },
-            mounts={"data": testing.Mount(location=str(unit.storage), source=unit.storage)},
+            mounts={"data": testing.Mount(location=str(K8S.storage), source=unit.storage)},
         )
-        client_relations = {
-            testing.Relation(
-                "zookeeper",
-                id=client.id,
-                remote_app_name=client.app,
-                remote_app_data=dict(client.request),
-                local_app_data=dict(client.answer),
-            )
-            for client in self.clients.values()
-        }
+        planned = len([u for u in self.units.values() if not u.dying])
         return testing.State(
             leader=unit.ordinal == self.leader,
             config=self.config,
-            relations={peer, *client_relations},
+            relations=relations,
             containers={container},
+            storages={testing.Storage("data", index=0)},
             secrets=set(self.secrets),
-            planned_units=len(self.units) if self.planned is None else self.planned,
+            planned_units=planned if self.planned is None else self.planned,
             model=testing.Model(name=MODEL),
         )
 
@@ -284,151 +336,226 @@ class Cluster:
             unit_id=unit.ordinal,
         )
 
-    def run(self, ordinal: int, event: str, **kwargs) -> testing.State:
-        """Dispatch one event, then the relation-changed events its data changes cause."""
-        out = self._dispatch(ordinal, event, **kwargs)
-        if self._delivering:
-            return out
-        self._delivering = True
-        try:
-            for _ in range(500):
-                if not self._queue:
-                    break
-                target, remote = self._queue.pop(0)
-                if target in self.units and remote in self.units:
-                    self._dispatch(target, "relation_changed", remote_unit=remote)
-            else:
-                raise RuntimeError("relation-changed events never settled")
-        finally:
-            self._delivering = False
+    def _event(self, ctx: testing.Context, state: testing.State, hook: Hook, kwargs: dict):
+        on = ctx.on
+        if hook.event == "action":
+            return on.action(kwargs.pop("name"), **kwargs)
+        if hook.event == "pebble_ready":
+            return on.pebble_ready(state.get_container("zookeeper"))
+        if hook.event.startswith("storage_"):
+            return getattr(on, hook.event)(state.get_storage("data"))
+        if hook.event.startswith("relation_"):
+            relation = state.get_relation(hook.relation_id)
+            extra = {}
+            if hook.remote is not None:
+                extra["remote_unit"] = hook.remote
+            if hook.departing is not None:
+                extra["departing_unit"] = hook.departing
+            return getattr(on, hook.event)(relation, **extra)
+        return getattr(on, hook.event)(**kwargs)
+
+    def _begin(self, hook: Hook) -> Snapshot:
+        """The hook starts: what the unit sees of the relation changes as Juju says."""
+        unit = self.units[hook.unit]
+        if hook.relation_id == PEER_RELATION_ID and hook.remote is not None:
+            if hook.event == "relation_joined":
+                unit.peers.add(hook.remote)
+            elif hook.event == "relation_departed":
+                unit.peers.discard(hook.remote)
+        return self._snapshot(unit)
+
+    def _finish(self, hook: Hook, seen: Snapshot, **kwargs) -> testing.State:
+        """Run the hook on what it saw at its start; publish its changes as Juju would."""
+        unit = self.units[hook.unit]
+        ctx = self._context(unit)
+        state = self._state(unit, seen)
+        event = self._event(ctx, state, hook, kwargs)
+        with network.inside(unit.netns), self._real_pebble(unit):
+            out = ctx.run(event, state)
+        if hook.event == "action":
+            self.action_results = ctx.action_results
+        if hook.event == "relation_broken" and hook.relation_id == PEER_RELATION_ID:
+            unit.in_peer_relation = False  # after relation-broken the unit no longer sees it
+        self._publish(unit, out, hook)
         return out
 
-    def _notify(self, source: int) -> None:
-        """Juju tells every other unit that `source` changed its (or the app's) data."""
-        for other in sorted(self.units):
-            if other != source and (other, source) not in self._queue:
-                self._queue.append((other, source))
-
-    def _dispatch(self, ordinal: int, event: str, **kwargs) -> testing.State:
-        """Dispatch one event to one unit and carry its effects."""
-        unit = self.units[ordinal]
-        ctx = self._context(unit)
-        state = self._state(unit)
-        with self._real_pebble(unit):
-            if event == "action":
-                out = ctx.run(ctx.on.action(kwargs.pop("name"), **kwargs), state)
-                self.action_results = ctx.action_results
-            else:
-                hook = getattr(ctx.on, event)
-                args = [state.get_container("zookeeper")] if event == "pebble_ready" else []
-                if event.startswith("relation_"):
-                    args = [state.get_relation(kwargs.pop("relation_id", 1))]
-                out = ctx.run(hook(*args, **kwargs), state)
-        relation = out.get_relation(1)
+    def _publish(self, unit: Unit, out: testing.State, hook: Hook) -> None:
+        """A hook's relation changes reach the other units as relation-changed hooks."""
+        unit.layers = dict(out.get_container("zookeeper").layers)
+        unit.status = out.unit_status
+        if not unit.in_peer_relation or (unit.dying and hook.event == "relation_departed"):
+            return  # a dying unit's writes in relation-departed are not published
+        relation = out.get_relation(PEER_RELATION_ID)
         if unit.ordinal == self.leader:
             for client in self.clients.values():
                 if any(r.id == client.id for r in out.relations):
                     client.answer = dict(out.get_relation(client.id).local_app_data)
             if dict(relation.local_app_data) != self.app_data:
-                self._notify(unit.ordinal)
-            self.app_data = dict(relation.local_app_data)
+                self.app_data = dict(relation.local_app_data)
+                self._changed(unit.ordinal, remote=None)
             self.secrets = frozenset(out.secrets)
-        unit_data = {k: v for k, v in relation.local_unit_data.items() if k not in JUJU_KEYS}
-        if unit_data != unit.unit_data:
-            self._notify(unit.ordinal)
-        unit.unit_data = unit_data
-        container = out.get_container("zookeeper")
-        unit.layers = dict(container.layers)
-        unit.status = out.unit_status
+        data = {k: v for k, v in relation.local_unit_data.items() if k not in JUJU_KEYS}
+        if data != unit.unit_data and not unit.dying:
+            unit.unit_data = data
+            self._changed(unit.ordinal, remote=unit.ordinal)
+
+    def _changed(self, source: int, remote: int | None) -> None:
+        for other in self.units.values():
+            if other.ordinal != source and source in other.peers and not other.dying:
+                self.juju.add([Hook(other.ordinal, "relation_changed", remote)])
+
+    def run(self, ordinal: int, event: str, **kwargs) -> testing.State:
+        """Dispatch one hook now (a test's own choice), then let Juju deliver what follows."""
+        hook = Hook(
+            ordinal,
+            event,
+            remote=kwargs.pop("remote_unit", None),
+            departing=kwargs.pop("departing_unit", None),
+            relation_id=kwargs.pop("relation_id", PEER_RELATION_ID),
+        )
+        out = self._finish(hook, self._begin(hook), **kwargs)
+        self.drain()
         return out
 
+    def drain(self) -> None:
+        """Run queued hooks until none is left, in a seeded order, some of them overlapping."""
+        failing: dict[Hook, float] = {}
+        while True:
+            self._kill_dead_pods()
+            self._move_leadership()
+            first = self.juju.pick()
+            if first is None:
+                return
+            started = [(first, self._begin(first))]
+            if self.juju.overlaps():
+                second = self.juju.pick(busy=[first.unit])
+                if second is not None:
+                    started.append((second, self._begin(second)))
+            for hook, seen in started:
+                self._attempt(hook, seen, failing)
+
+    def _attempt(self, hook: Hook, seen: Snapshot, failing: dict[Hook, float]) -> None:
+        try:
+            self._finish(hook, seen)
+        except testing.errors.UncaughtCharmError as exc:
+            # Juju keeps the unit on this hook and retries it later; its changes are lost.
+            first_failure = failing.setdefault(hook, time.monotonic())
+            self.juju.log.append(f"{hook} failed: {exc.__cause__!r}")
+            if time.monotonic() - first_failure > RETRY_FOR:
+                raise HookFailed(f"{hook} kept failing (seed {self.seed})") from exc
+            if not any(self.juju.pending(u) for u in self.units if u != hook.unit):
+                time.sleep(0.5)  # only this retry is left: Juju's back-off
+            return
+        failing.pop(hook, None)
+        self.juju.done(hook)
+        if hook.event == "remove":
+            self.units[hook.unit].dead = True
+            self.juju.drop(hook.unit)
+
+    def _kill_dead_pods(self) -> None:
+        """Juju scales the StatefulSet down once every leaving unit is dead."""
+        dying = [u for u in self.units.values() if u.dying]
+        if dying and all(u.dead for u in dying):
+            for unit in dying:
+                self.remove_pod(unit.ordinal)
+
+    def _move_leadership(self) -> None:
+        """A dying leader keeps its lease for a while, then a remaining unit is elected."""
+        leader = self.units.get(self.leader) if self.leader is not None else None
+        if leader is not None and not leader.dead and not leader.dying:
+            return
+        # When a dying leader's lease lapses is not documented (JUJU.md section 4): any step.
+        if leader is not None and not leader.dead and self.juju.rng.random() >= 0.2:
+            return
+        survivors = sorted(o for o, u in self.units.items() if not u.dying)
+        if survivors:
+            self.leader = self.juju.rng.choice(survivors)
+            self.juju.add([Hook(self.leader, "leader_elected")])
+
+    def elect(self, ordinal: int) -> None:
+        """Juju moves leadership (the old leader's lease lapsed): leader-elected on the new one."""
+        self.leader = ordinal
+        self.juju.add([Hook(ordinal, "leader_elected")])
+        self.drain()
+
     def deploy(self, size: int) -> None:
-        """`juju deploy -n size`: every unit runs its first hooks; the leader goes first."""
+        """`juju deploy -n size`: every unit's first hooks, in any order across units."""
         for ordinal in range(size):
             self.add_unit(ordinal)
-        order = sorted(self.units, key=lambda o: o != self.leader)
-        for ordinal in order:
-            self.run(ordinal, "install")
-        self.run(self.leader, "leader_elected")
-        for ordinal in order:
-            for event in ("config_changed", "start", "pebble_ready"):
-                self.run(ordinal, event)
+        for ordinal in range(size):
+            self.juju.add(deploy_hooks(ordinal, ordinal == self.leader, self.juju.rng))
+            for other in range(size):
+                if other != ordinal:
+                    self.juju.add(join_hooks(ordinal, other))
+        self.drain()
 
     def scale(self, size: int) -> None:
-        """`juju scale-application` as Kubernetes and Juju carry it out."""
-        current = sorted(self.units)
+        """`juju scale-application`, as Juju >= 3.1 and Kubernetes carry it out."""
+        current = sorted(o for o, u in self.units.items() if not u.dying)
+        self.planned = size
         if size > len(current):
             joiners = list(range(len(current), size))
             for ordinal in joiners:
                 self.add_unit(ordinal)
-            self.planned = size
             for ordinal in joiners:
-                for event in ("install", "config_changed", "start", "pebble_ready"):
-                    self.run(ordinal, event)
-            for ordinal in joiners:
-                self.run(self.leader, "relation_joined", remote_unit=ordinal)
-                self.run(self.leader, "relation_changed", remote_unit=ordinal)
-            return
-        leaving = [o for o in current if o >= size]
-        # planned_units drops at once; then each departing pod's stop hook runs while its
-        # server still runs; then Kubernetes stops the pods together.
-        self.planned = size
-        for ordinal in sorted(leaving, reverse=True):
-            self.run(ordinal, "stop")
-        for ordinal in leaving:
-            gone = self.units.pop(ordinal)
-            self.stop_process(gone)
-            for process in gone.services.values():
-                process.terminate()
-                process.wait(timeout=30)
-        if self.leader in leaving:
-            self.leader = min(self.units)
-            self.run(self.leader, "leader_elected")
-        for ordinal in leaving:
-            for remaining in sorted(self.units):
-                self.run(
-                    remaining, "relation_departed", remote_unit=ordinal, departing_unit=ordinal
-                )
+                self.juju.add(deploy_hooks(ordinal, False, self.juju.rng))
+                for other in sorted(self.units):
+                    if other != ordinal:
+                        self.juju.add(join_hooks(ordinal, other))
+                        self.juju.add(join_hooks(other, ordinal))
+        else:
+            leaving = [o for o in current if o >= size]
+            for ordinal in leaving:
+                unit = self.units[ordinal]
+                unit.dying = True
+                self.juju.dying(ordinal)
+                self.juju.add(teardown_hooks(ordinal, sorted(unit.peers), self.juju.rng))
+                for other in current:
+                    if other not in leaving:
+                        self.juju.add([Hook(other, "relation_departed", ordinal, ordinal)])
+        self.drain()
         self.planned = None
 
     def settle(self) -> None:
         """An update-status round, so each unit reports what its server says now."""
-        for ordinal in sorted(self.units):
-            self.run(ordinal, "update_status")
+        self.drain()  # update-status runs only when nothing else is pending
+        self.juju.add(
+            Hook(o, "update_status") for o, u in sorted(self.units.items()) if not u.dying
+        )
+        self.drain()
 
     # -- Pebble's side ------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _real_pebble(self, unit: Unit) -> Iterator[None]:
-        """Make the simulated Pebble of one run start and stop the unit's real server."""
+        """Make the simulated Pebble of one hook act on the pod's real processes and files."""
         from scenario.mocking import _MockPebbleClient
 
-        cluster, names = self, ("replan_services", "start_services", "restart_services")
+        cluster = self
+        names = ("replan_services", "start_services", "restart_services", "push", "make_dir")
         originals = {name: getattr(_MockPebbleClient, name) for name in names}
 
-        def run_plan(client, restart: bool) -> None:
-            for name, other in client.get_plan().services.items():
-                if name != SERVICE and cluster.autostart:
-                    cluster.start_service(unit, name, other.command)
-            service = client.get_plan().services.get(SERVICE)
-            if service is None:
-                return
-            if not cluster.autostart:
-                unit.command = service.command
-                return
-            if unit.alive and (restart or service.command != unit.command):
-                cluster.stop_process(unit)
-            if not unit.alive:
-                cluster.start_process(unit, service.command)
+        def run_plan(client, restart: tuple[str, ...] = ()) -> None:
+            for name, service in client.get_plan().services.items():
+                if not cluster.autostart:
+                    unit.specs[name] = service
+                    continue
+                running = unit.services.get(name)
+                changed = unit.specs.get(name) is None or (
+                    unit.specs[name].to_dict() != service.to_dict()
+                )
+                if running is not None and running.poll() is None and (name in restart or changed):
+                    cluster._stop_service(unit, name)
+                if unit.services.get(name) is None or unit.services[name].poll() is not None:
+                    cluster._start_service(unit, name, service)
 
         def replan_services(client, *args, **kwargs):
             originals["replan_services"](client, *args, **kwargs)
-            run_plan(client, restart=False)
+            run_plan(client)
 
         def start_services(client, services, *args, **kwargs):
             result = originals["start_services"](client, services, *args, **kwargs)
-            if SERVICE in services:
-                run_plan(client, restart=False)
+            run_plan(client)
             return result
 
         def restart_services(client, services, *args, **kwargs):
@@ -436,13 +563,23 @@ class Cluster:
             if SERVICE in services:
                 unit.restarts += 1
                 cluster.restart_log.append(unit.ordinal)
-                run_plan(client, restart=True)
+            run_plan(client, restart=tuple(services))
             return result
+
+        def push(client, path, source, *args, user=None, group=None, **kwargs):
+            originals["push"](client, path, source, *args, user=user, group=group, **kwargs)
+            cluster._own(client, path, user, group)
+
+        def make_dir(client, path, *args, user=None, group=None, **kwargs):
+            originals["make_dir"](client, path, *args, user=user, group=group, **kwargs)
+            cluster._own(client, path, user, group)
 
         patched = {
             "replan_services": replan_services,
             "start_services": start_services,
             "restart_services": restart_services,
+            "push": push,
+            "make_dir": make_dir,
         }
         for name, function in patched.items():
             setattr(_MockPebbleClient, name, function)
@@ -452,50 +589,84 @@ class Cluster:
             for name, function in originals.items():
                 setattr(_MockPebbleClient, name, function)
 
-    def start_process(self, unit: Unit, command: str | None = None) -> None:
-        """Start the unit's server (as Pebble would); a running one is stopped first."""
-        command = command or unit.command
-        assert command, "no plan to start"
-        self.stop_process(unit)
-        with unit.log.open("ab") as log:
-            unit.process = subprocess.Popen(
-                shlex.split(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        STARTED.append(unit.process)
-        unit.command = command
-
-    def start_service(self, unit: Unit, name: str, command: str) -> None:
-        """Another service of the unit's plan; started once, as Pebble would."""
-        process = unit.services.get(name)
-        if process is not None and process.poll() is None:
+    def _own(self, client, path, user: str | None, group: str | None) -> None:
+        """Pebble sets owners by the names in the container's own /etc/passwd and /etc/group."""
+        if user is None and group is None:
             return
-        with (unit.storage.parent / f"unit-{unit.ordinal}-{name}.log").open("ab") as log:
+        uid, gid = rootfs._resolve_ids(self.root, user, group)
+        os.chown(client._root / str(path).lstrip("/"), uid, gid)
+
+    def _start_service(self, unit: Unit, name: str, service: pebble.Service) -> None:
+        argv = rootfs.pod_argv(
+            self.root,
+            shlex.split(service.command),
+            storage=unit.storage,
+            hosts=network.HOSTS,
+            netns=unit.netns,
+            user=service.user or None,
+            group=service.group or None,
+            env=dict(service.environment or {}),
+            hostname=unit.hostname,
+        )
+        log = (
+            unit.log if name == SERVICE else unit.log.with_name(f"unit-{unit.ordinal}-{name}.log")
+        )
+        with log.open("ab") as out:
             process = subprocess.Popen(
-                shlex.split(command), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         unit.services[name] = process
+        unit.specs[name] = service
         STARTED.append(process)
 
+    def _stop_service(self, unit: Unit, name: str, sig: int = signal.SIGTERM) -> None:
+        process = unit.services.pop(name, None)
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            process.wait(timeout=30)
+
+    def start_process(self, unit: Unit, command: str | None = None) -> None:
+        """Pebble brings the server back (its restart on failure), or runs `command` as the
+        rock's user (tests: a server the charm did not configure)."""
+        spec = unit.specs.get(SERVICE)
+        if command is not None:
+            spec = pebble.Service(
+                SERVICE, {"command": command, "user": "zookeeper", "group": "zookeeper"}
+            )
+        self._stop_service(unit, SERVICE)
+        self._start_service(unit, SERVICE, spec)
+
     def stop_process(self, unit: Unit, sig: int = signal.SIGTERM) -> None:
-        if unit.process is None:
-            return
-        if unit.process.poll() is None:
-            os.killpg(unit.process.pid, sig)
-            unit.process.wait(timeout=30)
-        unit.process = None
+        self._stop_service(unit, SERVICE, sig)
+
+    def restart_pod(self, ordinal: int) -> None:
+        """Kubernetes replaces the pod: every process and Pebble's plan go, the storage stays;
+        Juju then runs pebble-ready on the new container."""
+        self.run(ordinal, "stop")  # the old pod's charm, before its processes go
+        unit = self.units[ordinal]
+        for name in list(unit.services):
+            self._stop_service(unit, name, signal.SIGKILL)
+        unit.layers, unit.specs = {}, {}
+        self.juju.add(restart_hooks(ordinal, self.juju.rng))
+        self.drain()
 
     def check(self, ordinal: int) -> subprocess.CompletedProcess:
-        """Run the Pebble health check of this unit's plan, as Pebble would."""
+        """Run the Pebble health check of this unit's plan, as Pebble would: in the pod."""
         unit = self.units[ordinal]
-        layer = unit.layers[SERVICE]
-        spec = layer.checks[CHECK].exec
-        return subprocess.run(
+        spec = unit.layers[SERVICE].checks[CHECK].exec
+        argv = rootfs.pod_argv(
+            self.root,
             shlex.split(spec["command"]),
-            env={**os.environ, **spec.get("environment", {})},
-            capture_output=True,
-            text=True,
-            timeout=60,
+            storage=unit.storage,
+            hosts=network.HOSTS,
+            netns=unit.netns,
+            user=spec.get("user"),
+            group=spec.get("group"),
+            env=dict(spec.get("environment", {})),
+            hostname=unit.hostname,
         )
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
     # -- observation --------------------------------------------------------------------
 
@@ -518,14 +689,24 @@ class Cluster:
                 return dict(secret.latest_content)
         raise KeyError(label or id)
 
+    def admin(self, ordinal: int | None = None):
+        """The charm's own admin session, from the test process, to one unit's server."""
+        host = self.units[min(self.units) if ordinal is None else ordinal].address
+        return admin.session([self.super_password()], host=host)
+
     # -- client applications ------------------------------------------------------------
 
     def relate(self, app: str, request: dict[str, str], relation_id: int) -> ClientRelation:
         """`juju integrate zookeeper-k8s <app>`; the client writes its request."""
         client = self.clients[relation_id] = ClientRelation(relation_id, app, dict(request))
-        for ordinal in sorted(self.units, key=lambda o: o != self.leader):
-            self.run(ordinal, "relation_created", relation_id=relation_id)
-            self.run(ordinal, "relation_changed", relation_id=relation_id)
+        for ordinal in sorted(self.units):
+            self.juju.add(
+                [
+                    Hook(ordinal, "relation_created", relation_id=relation_id),
+                    Hook(ordinal, "relation_changed", relation_id=relation_id),
+                ]
+            )
+        self.drain()
         return client
 
     def credentials(self, relation_id: int) -> dict[str, str]:
@@ -539,8 +720,10 @@ class Cluster:
 
     def unrelate(self, relation_id: int) -> None:
         """`juju remove-relation`: relation-broken on every unit, then the relation is gone."""
-        for ordinal in sorted(self.units, key=lambda o: o != self.leader):
-            self.run(ordinal, "relation_broken", relation_id=relation_id)
+        self.juju.add(
+            Hook(o, "relation_broken", relation_id=relation_id) for o in sorted(self.units)
+        )
+        self.drain()
         del self.clients[relation_id]
         self.settle()
 
@@ -549,6 +732,7 @@ class Cluster:
         return ",".join(f"{self.units[o].address}:2181" for o in ordinals)
 
     def stop(self) -> None:
-        for unit in self.units.values():
-            self.stop_process(unit)
+        for unit in list(self.units.values()):
+            for name in list(unit.services):
+                self._stop_service(unit, name)
         stop_everything()

@@ -49,17 +49,27 @@ def _merge(rng: random.Random, *sequences: Iterable[Hook]) -> list[Hook]:
 
 
 def deploy_hooks(unit: int, leader: bool, rng: random.Random) -> list[Hook]:
-    """A new unit's first hooks: storage first, the charm's setup sequence in its fixed
-    order, and pebble-ready whenever Pebble comes up (it is not tied to that sequence)."""
+    """A new unit's first hooks (JUJU.md sections 1-2): its setup sequence in Juju's fixed
+    order, storage-attached after start (Kubernetes), and pebble-ready whenever Pebble comes
+    up after install, not tied to that sequence."""
     setup = [
         Hook(unit, "install"),
         Hook(unit, "relation_created"),
         *([Hook(unit, "leader_elected")] if leader else []),
         Hook(unit, "config_changed"),
         Hook(unit, "start"),
+        Hook(unit, "storage_attached"),
     ]
     at = rng.randint(1, len(setup))
-    return [Hook(unit, "storage_attached"), *setup[:at], Hook(unit, "pebble_ready"), *setup[at:]]
+    return [*setup[:at], Hook(unit, "pebble_ready"), *setup[at:]]
+
+
+def restart_hooks(unit: int, rng: random.Random) -> list[Hook]:
+    """A pod deleted and recreated with its storage (JUJU.md section 6): the new pod's charm
+    runs upgrade-charm, config-changed and start; pebble-ready comes when Pebble is up."""
+    setup = [Hook(unit, "upgrade_charm"), Hook(unit, "config_changed"), Hook(unit, "start")]
+    at = rng.randint(0, len(setup))
+    return [*setup[:at], Hook(unit, "pebble_ready"), *setup[at:]]
 
 
 def join_hooks(unit: int, remote: int) -> list[Hook]:
@@ -75,7 +85,7 @@ def teardown_hooks(unit: int, remotes: Iterable[int], rng: random.Random) -> lis
     rng.shuffle(remotes)
     relation = [Hook(unit, "relation_departed", r, departing=unit) for r in remotes]
     detach = [Hook(unit, "storage_detaching")]
-    merged = _merge(rng, relation, detach) + [Hook(unit, "stop")]
+    merged = [*_merge(rng, relation, detach), Hook(unit, "stop")]
     if rng.random() < 0.5:  # or after stop: charms saw both (JUJU.md)
         merged = [*relation, Hook(unit, "stop"), *detach]
     return [*merged, Hook(unit, "remove")]
@@ -105,6 +115,12 @@ class Scheduler:
 
     def drop(self, unit: int) -> None:
         self.queues.pop(unit, None)
+
+    def dying(self, unit: int) -> None:
+        """A dying unit runs its teardown and actions only (JUJU.md section 3)."""
+        teardown = {"relation_departed", "storage_detaching", "stop", "remove", "action"}
+        queue = self.queues.get(unit, deque())
+        self.queues[unit] = deque(h for h in queue if h.event in teardown)
 
     def pending(self, unit: int | None = None) -> bool:
         if unit is not None:

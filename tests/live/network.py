@@ -87,7 +87,8 @@ def enter() -> None:
 
 def _hosts_text(names: dict[str, str]) -> str:
     lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
-    lines += [f"{address} {name}" for name, address in sorted(names.items())]
+    # As kubelet writes a pod's /etc/hosts: its FQDN, then its hostname (the pod's name).
+    lines += [f"{address} {name} {name.split('.')[0]}" for name, address in sorted(names.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -151,8 +152,20 @@ def inside(netns: str) -> Iterator[None]:
         _check(_libc.setns(_state["node_fd"], CLONE_NEWNET), "setns(node)")
 
 
-def cleanup() -> None:
-    """Delete every namespace this process made (they would go with it anyway)."""
-    for entry in Path("/run/netns").glob(f"zkt{os.getpid()}*"):
-        with contextlib.suppress(subprocess.CalledProcessError):
-            _ip("netns", "del", entry.name)
+@contextlib.contextmanager
+def machine_network() -> Iterator[None]:
+    """Back on the machine's own network for a moment (building the root downloads)."""
+    _check(_libc.setns(_state["root_fd"], CLONE_NEWNET), "setns(machine)")
+    try:
+        yield
+    finally:
+        _check(_libc.setns(_state["node_fd"], CLONE_NEWNET), "setns(node)")
+
+
+def cleanup_units() -> None:
+    """Delete every unit's namespace and name (a test's pods are gone with the test)."""
+    for entry in Path("/run/netns").glob(f"zkt{os.getpid()}u*"):
+        remove_unit(int(entry.name.rsplit("u", 1)[1]))
+    names: dict[str, str] = _state.get("names", {})  # type: ignore[assignment]
+    for name in list(names):
+        publish(name, None)

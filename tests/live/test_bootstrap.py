@@ -1,5 +1,7 @@
 """A fresh deployment forms one secured ensemble on real ZooKeeper."""
 
+import shutil
+
 import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
@@ -14,7 +16,9 @@ from kazoo.handlers.threading import KazooTimeoutError
 import admin
 import render
 from ensemble import EnsembleConfig, Role, server_for
-from tests.live.cluster import APP, MODEL, deadline_poll, loopback_layout
+from tests.live.cluster import APP, MODEL, deadline_poll, live_layout, pod_name
+
+ROCK_USER = 10000  # the rock's zookeeper user
 
 REFUSED = (
     AuthFailedError,
@@ -70,10 +74,11 @@ def test_three_units_start_at_once_and_form_one_ensemble(cluster):
     # update-status on a healthy ensemble changes nothing and restarts nothing.
     assert cluster.restart_log == []
     assert {o: u.process.pid for o, u in cluster.units.items()} == pids
-    with admin.session([cluster.super_password()], host="127.0.0.1") as zk:
+    with cluster.admin() as zk:
         committed = zk.committed_config()
+    # Pod DNS names, as the production layout names members; clients on every address.
     assert [s.line for s in committed.servers] == [
-        f"server.{n}=127.0.0.{n}:2888:3888:participant;127.0.0.{n}:2181" for n in (1, 2, 3)
+        f"server.{o + 1}={pod_name(o)}:2888:3888:participant;0.0.0.0:2181" for o in (0, 1, 2)
     ]
     # The Pebble health check passes on a serving member.
     assert cluster.check(0).returncode == 0
@@ -109,7 +114,7 @@ def test_sasl_is_enforced_for_clients(cluster):
 def test_super_user_can_reconfigure_and_a_wrong_password_cannot(cluster):
     cluster.deploy(3)
     cluster.wait_serving()
-    with admin.session([cluster.super_password()]) as zk:
+    with cluster.admin() as zk:
         before = zk.committed_config()
         without_3 = zk.reconfig(joining=[], leaving=[3])
         assert sorted(without_3.ids) == [1, 2]
@@ -117,19 +122,22 @@ def test_super_user_can_reconfigure_and_a_wrong_password_cannot(cluster):
         assert [s.line for s in back.servers] == [s.line for s in before.servers]
         assert back.version > without_3.version > before.version
 
-    with pytest.raises(admin.AdminError), admin.session(["not-the-password"]) as zk:
+    with (
+        pytest.raises(admin.AdminError),
+        admin.session(["not-the-password"], host=pod_name(0)) as zk,
+    ):
         zk.reconfig(joining=[], leaving=[3])
 
 
 def test_a_joiner_with_a_wrong_quorum_password_never_serves(cluster):
     cluster.deploy(3)
     cluster.wait_serving()
-    with admin.session([cluster.super_password()]) as zk:
+    with cluster.admin() as zk:
         committed = zk.committed_config()
 
     # A fourth server rendered by the charm's own functions, but with a wrong sync password.
     intruder = cluster.add_unit(3)
-    layout = loopback_layout(intruder.storage)
+    layout = live_layout()
     me = server_for(layout, APP, MODEL, 3, Role.OBSERVER)
     dynamic = layout.conf_dir / "zoo.cfg.dynamic"
     config = render.CharmConfig()
@@ -143,10 +151,12 @@ def test_a_joiner_with_a_wrong_quorum_password_never_serves(cluster):
         layout.myid: render.myid_file(4),
     }
     for path, text in files.items():
-        from pathlib import Path
-
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
+        # The pod's /var/lib/zookeeper is the unit's storage here.
+        on_disk = intruder.storage / path.relative_to(layout.storage)
+        on_disk.parent.mkdir(parents=True, exist_ok=True)
+        on_disk.write_text(text)
+        shutil.chown(on_disk.parent, ROCK_USER, ROCK_USER)
+        shutil.chown(on_disk, ROCK_USER, ROCK_USER)
     cluster.start_process(
         intruder, render.command(config.model_copy(update={"jvm_heap_mb": 128}), layout)
     )
@@ -163,5 +173,5 @@ def test_a_joiner_with_a_wrong_quorum_password_never_serves(cluster):
     deadline_poll(refused, 30, "a member to refuse the intruder's quorum authentication")
     assert intruder.alive
     assert not intruder.health().serving
-    with admin.session([cluster.super_password()]) as zk:
+    with cluster.admin() as zk:
         assert zk.committed_config().ids == committed.ids

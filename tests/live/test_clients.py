@@ -12,7 +12,7 @@ from kazoo.exceptions import (
 )
 from kazoo.handlers.threading import KazooTimeoutError
 
-from tests.live.cluster import Cluster
+from tests.live.cluster import Cluster, pod_name
 from tests.live.writer import Writer
 from tests.live.zk import closing, connect, session
 
@@ -49,7 +49,7 @@ def test_each_app_gets_what_kafka_needs(two_apps):
     a = two_apps.credentials(10)
     assert a["username"] == "relation-10"
     assert a["database"] == a["chroot"] == "/app-a"
-    assert a["endpoints"] == "127.0.0.1:2181,127.0.0.2:2181,127.0.0.3:2181"
+    assert a["endpoints"] == two_apps.hosts()  # the pods' DNS names
     assert a["uris"] == a["endpoints"] + "/app-a"
     assert a["tls"] == "disabled"
     assert a["version"].startswith("3.")
@@ -174,9 +174,9 @@ def test_endpoints_follow_the_units(cluster):
     cluster.wait_serving()
     cluster.settle()
     a = cluster.credentials(10)
-    hosts = ",".join(f"127.0.0.{n}:2181" for n in range(1, 5))
+    hosts = cluster.hosts(range(4))
     assert a["endpoints"] == hosts
     assert a["uris"] == hosts + "/app-a"
     # The new member serves the client too.
-    with session("127.0.0.4:2181/app-a", digest=(a["username"], a["password"])) as client:
+    with session(f"{pod_name(3)}:2181/app-a", digest=(a["username"], a["password"])) as client:
         client.ensure_path("/via-new-member")

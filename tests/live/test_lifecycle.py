@@ -54,9 +54,7 @@ def test_a_restarted_pod_keeps_its_identity_and_data(cluster):
     # Kubernetes replaces the pod: the process and Pebble's plan are gone, the storage stays.
     pod = cluster.units[1]
     myid = (pod.storage / "data" / "myid").read_text()
-    cluster.stop_process(pod)
-    pod.layers = {}
-    cluster.run(1, "pebble_ready")
+    cluster.restart_pod(1)
 
     assert pod.alive
     cluster.wait_serving()

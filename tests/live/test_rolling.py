@@ -5,7 +5,7 @@ import json
 import pytest
 
 import admin
-from tests.live.cluster import Cluster
+from tests.live.cluster import Cluster, pod_name
 from tests.live.writer import Writer
 
 
@@ -122,9 +122,9 @@ def test_rotating_every_password_keeps_clients_connected(cluster):
         jaas = (unit.storage / "conf" / "jaas.conf").read_text()
         assert "sync0" not in jaas and 'username="sync1"' in jaas
         assert old_jaas != jaas
-    with admin.session([new_super]) as zk:
+    with admin.session([new_super], host=pod_name(0)) as zk:
         assert len(zk.committed_config().voters) == 3
-    with pytest.raises(admin.AdminError), admin.session([old_super]):
+    with pytest.raises(admin.AdminError), admin.session([old_super], host=pod_name(0)):
         pass
     assert writer.expirations == 0
     assert writer.missing() == []
@@ -146,6 +146,6 @@ def test_ensemble_status_reports_every_member(cluster):
     for ordinal, health in healths.items():
         member = results[f"server-{ordinal + 1}"]
         assert member["mode"] == health.mode
-        assert member["address"] == f"127.0.0.{ordinal + 1}"
+        assert member["address"] == pod_name(ordinal)
         assert member["lag"] == "0"
         assert member["zxid"].startswith("0x")

@@ -304,7 +304,10 @@ def test_health_check_is_zkserver_status_not_http():
         "status",
         "/var/lib/zookeeper/conf/zoo.cfg",
     ]
-    assert check["exec"]["environment"] == {"JAVA_HOME": "/usr/lib/jvm/java-21-openjdk-amd64"}
+    assert check["exec"]["environment"] == {
+        "JAVA_HOME": "/usr/lib/jvm/java-21-openjdk-amd64",
+        "ZOO_LOG_DIR": "/var/log/zookeeper",
+    }
     assert check["exec"]["user"] == "zookeeper"
 
 
