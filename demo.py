@@ -83,7 +83,10 @@ def main() -> int:
                 cluster.settle()
                 creds = cluster.credentials(CLIENT_RELATION)
                 writer = Writer(
-                    creds["uris"], None, path="/writes", digest=(creds["username"], creds["password"])
+                    creds["uris"],
+                    None,
+                    path="/writes",
+                    digest=(creds["username"], creds["password"]),
                 )
                 writer.__enter__()
                 print(

@@ -2,6 +2,7 @@
 rock's filesystem and user, and Pebble's health check run inside it."""
 
 import os
+from pathlib import Path
 
 from tests.live import network
 from tests.live.cluster import deadline_poll, pod_name
@@ -15,7 +16,9 @@ def owner(path) -> tuple[int, int]:
 
 
 def process_ids(pid: int) -> tuple[int, int]:
-    status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
     return int(status["Uid"].split()[0]), int(status["Gid"].split()[0])
 
 
@@ -53,7 +56,7 @@ def test_each_pod_has_its_own_address_and_name(cluster):
         unit = cluster.units[ordinal]
         address = network.unit_address(ordinal)
         # The name every process resolves is the pod's own address.
-        assert open("/etc/hosts").read().count(f"{address} {pod_name(ordinal)} ") == 1
+        assert Path("/etc/hosts").read_text().count(f"{address} {pod_name(ordinal)} ") == 1
         # The admin server listens on the pod's loopback only: out of reach from elsewhere.
         assert unit.health().serving
     with network.inside(cluster.units[1].netns):
@@ -63,4 +66,4 @@ def test_each_pod_has_its_own_address_and_name(cluster):
             assert sock.getpeername()[0] == network.unit_address(0)
     # A pod scaled away takes its name and address with it.
     cluster.scale(1)
-    assert pod_name(1) not in open("/etc/hosts").read()
+    assert pod_name(1) not in Path("/etc/hosts").read_text()

@@ -1,0 +1,259 @@
+"""The rock's root, rebuilt from Debian 13 packages, runs ZooKeeper as the rock runs it.
+
+Everything here happens in the built root as the rock's `zookeeper` user (10000), in a
+network namespace this module creates and removes: the server's port exists nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from layout import JAVA_HOME, STORAGE, ZK_HOME
+from tests.live.rootfs import DEFAULT_PATH, USER_ID, ZK_VERSION, ensure_root, pod_argv
+
+MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
+ZOO_CFG = STORAGE / "conf" / "zoo.cfg"
+LOGBACK = STORAGE / "conf" / "logback.xml"
+# Printed by logback only: proves the log lines come through the upstream binding.
+LOG_MARK = "rootfs-logback"
+JAVA_ENV = {"JAVA_HOME": JAVA_HOME}
+
+
+def poll(predicate, timeout: float, what: str, every: float = 0.2):
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(every)
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ensure_root()
+
+
+@pytest.fixture
+def netns():
+    name = f"zkt-rootfs-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+@pytest.fixture
+def storage(tmp_path) -> Path:
+    """A fresh PVC (root:root) with what the charm pushes into it, owned as the charm does."""
+    volume = tmp_path / "storage"
+    volume.mkdir()
+    for sub in ("conf", "data"):
+        (volume / sub).mkdir()
+    (volume / "conf" / "zoo.cfg").write_text(
+        f"dataDir={STORAGE}/data\n"
+        "tickTime=2000\n"
+        "clientPort=2181\n"
+        "admin.serverPort=8080\n"
+        "4lw.commands.whitelist=ruok,srvr,mntr\n"
+    )
+    (volume / "conf" / "logback.xml").write_text(
+        "<configuration>\n"
+        '  <appender name="CONSOLE" class="ch.qos.logback.core.ConsoleAppender">\n'
+        f"    <encoder><pattern>{LOG_MARK} %level %logger{{0}}: %msg%n</pattern></encoder>\n"
+        "  </appender>\n"
+        '  <root level="INFO"><appender-ref ref="CONSOLE"/></root>\n'
+        "</configuration>\n"
+    )
+    for path in [volume / "conf", volume / "data", *(volume / "conf").iterdir()]:
+        os.chown(path, USER_ID, USER_ID)
+    return volume
+
+
+@pytest.fixture
+def hosts(tmp_path) -> Path:
+    path = tmp_path / "hosts"
+    path.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.0.1\tzookeeper-k8s-0.test\n")
+    return path
+
+
+@pytest.fixture
+def server(root, storage, hosts, netns, tmp_path):
+    """A standalone server started as the charm's Pebble layer starts it."""
+    java = [
+        f"{JAVA_HOME}/bin/java",
+        "-Xmx128m",
+        f"-Dlogback.configurationFile={LOGBACK}",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-Dzookeeper.forceSync=no",
+        "-cp",
+        f"{ZK_HOME}/lib/*",
+        MAIN_CLASS,
+        str(ZOO_CFG),
+    ]
+    argv = pod_argv(
+        root, java, storage=storage, hosts=hosts, netns=netns, user="zookeeper", env={}
+    )
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    process.log = log
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=20)
+
+
+def four_letter(netns: str, word: str, port: int = 2181) -> str:
+    """A 4lw from inside the namespace; '' while nothing answers."""
+    client = (
+        "import socket, sys\n"
+        "try:\n"
+        f"    with socket.create_connection(('127.0.0.1', {port}), timeout=2) as s:\n"
+        f"        s.sendall(b'{word}')\n"
+        "        out = b''.join(iter(lambda: s.recv(4096), b''))\n"
+        "except OSError:\n"
+        "    out = b''\n"
+        "sys.stdout.write(out.decode())\n"
+    )
+    return subprocess.run(
+        ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-c", client],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+
+
+def serving(server: subprocess.Popen, netns: str) -> str:
+    if server.poll() is not None:
+        raise AssertionError(f"server exited {server.returncode}:\n{server.log.read_text()}")
+    reply = four_letter(netns, "srvr")
+    return reply if "Mode:" in reply else ""
+
+
+def status(root, storage, hosts, netns) -> subprocess.CompletedProcess:
+    argv = [f"{ZK_HOME}/bin/zkServer.sh", "status", str(ZOO_CFG)]
+    return subprocess.run(
+        pod_argv(
+            root, argv, storage=storage, hosts=hosts, netns=netns, user="zookeeper", env=JAVA_ENV
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return dict(line.split(":", 1) for line in lines)
+
+
+def test_zookeeper_serves_from_the_rock_classpath_as_the_rock_user(server, netns, storage):
+    reply = poll(lambda: serving(server, netns), 60, "srvr to answer")
+
+    assert f"Zookeeper version: {ZK_VERSION}" in reply
+    assert "Mode: standalone" in reply
+    # The Popen's process is Java itself, so Pebble-style signals reach it.
+    assert Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")[0] == (
+        f"{JAVA_HOME}/bin/java".encode()
+    )
+    ids = proc_status(server.pid)
+    assert ids["Uid"].split() == [str(USER_ID)] * 4
+    assert ids["Gid"].split() == [str(USER_ID)] * 4
+    assert ids["Groups"].split() == []  # as Pebble sets them: no supplementary groups
+    data = sorted((storage / "data").rglob("*"))
+    assert any(path.name == "version-2" for path in data)
+    assert {(path.stat().st_uid, path.stat().st_gid) for path in data} == {(USER_ID, USER_ID)}
+    log = server.log.read_text()
+    assert LOG_MARK in log
+    assert "SLF4J" not in log  # one binding, found: no "multiple bindings" or "NOP" warnings
+    assert four_letter(netns, "ruok") == "imok"
+
+
+def test_zkserver_status_follows_the_server(root, server, storage, hosts, netns):
+    poll(lambda: serving(server, netns), 60, "srvr to answer")
+
+    up = status(root, storage, hosts, netns)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "Mode: standalone" in up.stdout
+
+    stop(server)
+    down = status(root, storage, hosts, netns)
+    assert down.returncode != 0, down.stdout + down.stderr
+    assert "Error contacting service" in down.stdout
+
+
+def test_the_root_python_has_kazoo_and_pure_sasl(root, storage, hosts):
+    probe = (
+        "import json, os, socket, sys, kazoo.version, puresasl\n"
+        "print(json.dumps({'kazoo': kazoo.version.__version__, 'puresasl': puresasl.__name__,\n"
+        "  'python': sys.version.split()[0], 'ids': [os.getuid(), os.getgid(), os.getgroups()],\n"
+        # What the process was started with: Python adds LC_CTYPE to os.environ itself.
+        "  'env': open('/proc/self/environ').read().split('\\0')[:-1],\n"
+        "  'hostname': socket.gethostname(), 'hosts': open('/etc/hosts').read()}))\n"
+    )
+    argv = pod_argv(
+        root,
+        ["python3", "-c", probe],
+        storage=storage,
+        hosts=hosts,
+        user="zookeeper",
+        hostname="zookeeper-k8s-0",
+    )
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    seen = json.loads(done.stdout)
+    print(f"python {seen['python']}, kazoo {seen['kazoo']}")
+    assert seen["kazoo"].startswith("2.9")
+    assert seen["puresasl"] == "puresasl"
+    assert seen["ids"] == [USER_ID, USER_ID, []]
+    assert seen["env"] == [f"PATH={DEFAULT_PATH}"]
+    assert seen["hostname"] == "zookeeper-k8s-0"
+    assert "zookeeper-k8s-0.test" in seen["hosts"]
+
+
+def test_pods_leave_the_shared_root_untouched(root, storage, hosts):
+    done = subprocess.run(
+        pod_argv(
+            root,
+            ["sh", "-c", "touch /var/lib/zookeeper/mark /tmp/x; touch /x"],
+            storage=storage,
+            hosts=hosts,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0 and "Read-only file system" in done.stderr
+    assert (storage / "mark").exists()
+    assert list((root / "var/lib/zookeeper").iterdir()) == []
+    assert not (root / "tmp" / "x").exists()
+    assert str(root) not in Path("/proc/self/mountinfo").read_text()
