@@ -3,14 +3,15 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian/Ubuntu packages the live tests and the demo run ZooKeeper from.
-APT_PACKAGES := zookeeper libservlet-api-java default-jre-headless
+# Host packages the live tests and the demo need: namespaces (iproute2) and the tools that
+# build the rock-like root they run ZooKeeper from (debootstrap; tests/live/rootfs.py).
+APT_PACKAGES := iproute2 debootstrap
 
-.PHONY: test demo deps venv lint unit live integration bench clean
+.PHONY: test demo deps venv root lint unit live integration bench clean
 
 test: deps venv lint unit live
 
-demo: deps venv
+demo: root
 	$(PY) demo.py
 
 deps:
@@ -34,11 +35,17 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) tools/validate_yaml.py
+	$(PY) tools/check_rock_packages.py
 
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
-live: deps venv
+# The rock-like root is built (or found in .cache/) before the tests, so its cost and any
+# download error show on their own.
+root: deps venv
+	PYTHONPATH=src:. $(PY) -m tests.live.rootfs
+
+live: root
 	$(PY) -m pytest tests/live -q
 
 integration: venv

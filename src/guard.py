@@ -138,6 +138,34 @@ def is_leader(host: str, port: int) -> bool:
     return b"zk_server_state\tleader" in reply
 
 
+# Error codes ZooKeeper 3.5+ sends that kazoo 2.9 (Ubuntu 24.04's python3-kazoo, the rock's)
+# does not know; kazoo 2.11 does. Unknown, they raise RuntimeError in kazoo's connection
+# thread, which then dies and never reconnects: a removeWatches answered with NoWatcher after
+# a reconnect (the new session carries no persistent watch) took the guard down that way.
+NEWER_ERROR_CODES = {
+    -120: "EphemeralOnLocalSessionError",
+    -121: "NoWatcherError",
+    -122: "RequestTimeoutError",
+    -123: "ReconfigDisabledError",
+    -124: "SessionClosedRequireSaslError",
+    -125: "QuotaExceededError",
+    -127: "ThrottledOpError",
+}
+
+
+def know_newer_error_codes() -> list[int]:
+    """Teach an older kazoo the codes it lacks, as ordinary ZookeeperErrors; returns them."""
+    from kazoo import exceptions
+
+    added = []
+    for code, name in NEWER_ERROR_CODES.items():
+        if code not in exceptions.EXCEPTIONS:  # a defaultdict: `in` does not add the key
+            klass = type(name, (exceptions.ZookeeperError,), {"__module__": __name__})
+            exceptions._zookeeper_exception(code)(klass)
+            added.append(code)
+    return added
+
+
 def hook_watch_events(client, on_created) -> None:
     """Hand each NodeCreated event's path to `on_created`, then let kazoo handle the event.
 
@@ -194,6 +222,9 @@ class Guard:
 
     def connect(self) -> None:
         from kazoo.client import KazooClient
+
+        if added := know_newer_error_codes():
+            logger.info("kazoo lacked ZooKeeper error codes %s: added", added)
 
         if self.client is not None:
             self.unwatch()

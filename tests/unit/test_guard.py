@@ -160,3 +160,19 @@ def test_created_queues_only_watched_chroots_in_addwatch_mode():
     for path in ("/app/x", "/app-b/x", "/other", "/app/y/z", None):
         g.created(path)
     assert [g.pending.get_nowait() for _ in range(g.pending.qsize())] == ["/app/x", "/app/y/z"]
+
+
+def test_an_older_kazoo_learns_the_error_codes_it_lacks(monkeypatch):
+    from kazoo import exceptions
+
+    # kazoo 2.9 (the rock's) has no entry for these; 2.11 (this venv) has.
+    lacking = dict(exceptions.EXCEPTIONS)
+    for code in guard.NEWER_ERROR_CODES:
+        lacking.pop(code, None)
+    monkeypatch.setattr(
+        exceptions, "EXCEPTIONS", exceptions.defaultdict(exceptions._invalid_error_code, lacking)
+    )
+    assert sorted(guard.know_newer_error_codes()) == sorted(guard.NEWER_ERROR_CODES)
+    error = exceptions.EXCEPTIONS[-121]()
+    assert isinstance(error, exceptions.ZookeeperError)
+    assert guard.know_newer_error_codes() == []  # known now: nothing to add twice
