@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """The isolation guard's window and cost: 10 client apps, 10,000 znodes with the open ACL.
 
-A 3-unit ensemble of the real charm (tests/live/cluster.py plays Juju, bench/scale.py's
-BenchCluster puts unit n on --base-address + n) is deployed; --clients client apps relate
+A 3-unit ensemble of the real charm (tests/live/cluster.py plays Juju; each unit a pod with
+its own network namespace and DNS name) is deployed; --clients client apps relate
 like Kafka (relation ids 10.., chroots /app-0.., requested-secrets as Kafka asks) and the
 ensemble settles (each new SASL user means a rolling restart). Every unit runs its guard
-(src/guard.py, the Pebble service, as a real process); only the one on the ZooKeeper
+(src/guard.py, the Pebble service, as a real process in the pod's rock-like root, as uid
+10000, with the rock's python3 and kazoo); only the one on the ZooKeeper
 leader's unit acts. Before measuring, every chroot gets one warm-up znode that must be
 closed: proof that the acting guard watches all chroots.
 
@@ -43,10 +44,9 @@ load    --clients threads, one per app, each with its own session (digest auth; 
           acting_rss_peak_mb   its peak VmRSS, sampled every 0.2 s during the load
           acting_rss_after_mb  its VmRSS once all are closed (the TreeCaches keep every znode)
           standby_rss_peak_mb  the other guards' peak VmRSS
-Last, a line with the phase times and the total wall time.
-
-Servers of unit n listen on --base-address + n (ports 2181, 2888, 3888, 8080); the bench
-refuses to start if anything listens there already.
+Last, a line with the phase times, the total wall time and the Juju stand-in's seed
+(--seed replays its hook orders). The pods exist only in namespaces this process creates,
+so nothing else on the machine can collide with them.
 """
 
 from __future__ import annotations
@@ -64,15 +64,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "src"), str(REPO), str(REPO / "bench")]
+sys.path[:0] = [str(REPO / "src"), str(REPO)]
 
 from kazoo.client import KazooClient  # noqa: E402
 from kazoo.exceptions import NoNodeError  # noqa: E402
 
 import render  # noqa: E402
 from layout import CLIENT_PORT, SUPER_USER  # noqa: E402
-from scale import BenchCluster, address_from, check_free  # noqa: E402
-from tests.live.cluster import deadline_poll  # noqa: E402
+from tests.live import network  # noqa: E402
+from tests.live.cluster import Cluster, deadline_poll  # noqa: E402
+from tests.live.juju import seed_from_env  # noqa: E402
 
 SIZE = 3
 FIRST_RELATION = 10
@@ -115,7 +116,10 @@ def relate_clients(cluster, count: int) -> dict[str, dict]:
 
 
 def guard_config(cluster, ordinal: int) -> dict:
-    return json.loads(Path(cluster.units[ordinal].layout.guard_config).read_text())
+    unit = cluster.units[ordinal]
+    # The layout's path is the pod's; the pod's storage is this directory.
+    inside = Path(unit.layout.guard_config).relative_to(unit.layout.storage)
+    return json.loads((unit.storage / inside).read_text())
 
 
 def wanted_acls(config: dict) -> dict[str, frozenset]:
@@ -447,10 +451,10 @@ def zk_leader(cluster) -> int:
     return leaders[0]
 
 
-def bench(workdir: Path, args) -> list[dict]:
+def bench(workdir: Path, args, seed: int) -> list[dict]:
     times: dict[str, float] = {}
     started = time.monotonic()
-    cluster = BenchCluster(workdir, address_from(args.base_address))
+    cluster = Cluster(workdir, seed=seed)
     admin = poller = None
     try:
         cluster.deploy(SIZE)
@@ -530,12 +534,14 @@ def bench(workdir: Path, args) -> list[dict]:
                 **{k: round(v, 2) for k, v in times.items()},
                 "rolling_restarts": restarts,
                 "wall_s": round(time.monotonic() - started, 2),
+                "seed": seed,
             }
         )
         return lines
     finally:
         closing(admin, poller)
         cluster.stop()
+        network.cleanup_units()
 
 
 def main() -> None:
@@ -546,17 +552,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--per-client", type=int, default=1000)
     parser.add_argument(
-        "--base-address",
-        default="127.0.30.1",
-        help="address of unit 0; unit n listens on this + n (default: %(default)s)",
+        "--seed",
+        type=int,
+        help="the Juju stand-in's hook-order seed (default: ZK_LIVE_SEED, else random)",
     )
     args = parser.parse_args()
+    network.enter()  # before the load's threads: the pods' mount namespace needs one thread
+    seed = seed_from_env() if args.seed is None else args.seed
     # SIGTERM unwinds like Ctrl-C, so the finally stops the servers and the guards.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)
-    check_free(args.base_address)
     with tempfile.TemporaryDirectory(prefix="zookeeper-k8s-bench-guard-") as tmp:
-        lines = bench(Path(tmp), args)
+        lines = bench(Path(tmp), args, seed)
     print(json.dumps(lines[-1]), flush=True)
 
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """The cost of one hook: a fresh Python process that imports the charm and handles one event.
 
-A 3-unit ensemble of the real charm (tests/live/cluster.py plays Juju, bench/scale.py's
-BenchCluster puts it on --base-address + n) is deployed and settled. Then, for update-status
-and config-changed on the Juju leader and on a non-leader unit, --runs fresh processes each
-import ops and the charm and dispatch exactly that one event through ops.testing against the
-unit's steady state (pickled by this process). The servers are real: the charm's admin-server
-probes and kazoo sessions reach them.
+A 3-unit ensemble of the real charm (tests/live/cluster.py plays Juju; each unit a pod with
+its own network namespace and DNS name, its server in the rock-like root) is deployed and
+settled. Then, for update-status and config-changed on the Juju leader and on a non-leader
+unit, --runs fresh processes each import ops and the charm and dispatch exactly that one
+event through ops.testing against the unit's steady state (pickled by this process). Each
+process starts inside the unit's network namespace, as the unit's hooks run, so the servers
+are real: the charm's admin-server probes (the pod's loopback) and kazoo sessions reach them.
 
 One JSON line per (event, role); times are medians over the runs unless named p90:
   wall_s, wall_s_p90     the whole child process, as this process saw it (spawn to exit)
@@ -37,7 +38,7 @@ after the charm (what a hook that opens a session adds), the compile time of src
 (Juju's dispatch runs it as __main__, which is never cached as bytecode), and the 5 packages
 that cost most under `import charm` once ops is imported (self time from -X importtime,
 summed per top-level package, with the charm module that pulls each in). Last, a line with
-the total wall time.
+the total wall time and the Juju stand-in's seed (--seed replays its hook orders).
 
 Not measured: Juju's own work around a hook (starting the process in the charm container,
 and the hook tools themselves: under ops.testing each is a Python call, under Juju its own
@@ -61,8 +62,6 @@ EVENTS = ("update_status", "config_changed")
 ROLES = ("leader", "non-leader")
 SIZE = 3
 CHILD_TIMEOUT = 180.0  # a hook that waits for a joiner may take 60s; steady ones take <1s
-
-# Ports the servers of unit n listen on at --base-address + n.
 
 
 # -- the child: one hook in a fresh process ----------------------------------------------------
@@ -136,17 +135,6 @@ def _timed(function, times: dict[str, float], key: str):
     return timed
 
 
-def _address_from(base: str):
-    import ipaddress
-
-    first = ipaddress.IPv4Address(base)
-
-    def address(_app: str, _model: str, ordinal: int) -> str:
-        return str(first + ordinal)
-
-    return address
-
-
 def child() -> None:
     spec_path, launched = sys.argv[1], float(sys.argv[2])
     startup = time.time() - launched
@@ -169,15 +157,13 @@ def child() -> None:
     from scenario import _ops_main_mock, mocking
 
     import admin
-    import layout
 
     with open(spec_path, "rb") as file:
         spec = pickle.load(file)  # noqa: S301 (written by the parent, in its own temp dir)
-    unit_layout = layout.Layout(**spec["layout"], address=_address_from(spec["base"]))
     times: dict[str, float] = {}
     attrs = {
         **spec["charm_attrs"],
-        "layout": unit_layout,
+        "layout": spec["layout"],
         "__init__": _timed(charm.ZooKeeperCharm.__init__, times, "charm_init_s"),
     }
     charm_class = type(spec["charm_name"], (charm.ZooKeeperCharm,), attrs)
@@ -240,11 +226,11 @@ def child() -> None:
 # -- the parent: a steady ensemble, then many children -----------------------------------------
 
 
-def steady_cluster(workdir: Path, base: str):
+def steady_cluster(workdir: Path, seed: int):
     """Deploy 3 units and settle until an update-status round changes nothing."""
-    from scale import BenchCluster, address_from
+    from tests.live.cluster import Cluster
 
-    cluster = BenchCluster(workdir, address_from(base))
+    cluster = Cluster(workdir, seed=seed)
     try:
         cluster.deploy(SIZE)
         cluster.wait_serving(timeout=90)
@@ -264,24 +250,17 @@ def _shared(cluster) -> tuple:
     return dict(cluster.app_data), units, {o: str(u.status) for o, u in cluster.units.items()}
 
 
-def write_spec(cluster, ordinal: int, event: str, base: str, path: Path) -> None:
+def write_spec(cluster, ordinal: int, event: str, path: Path) -> None:
     """What a child needs to run one event on one unit, as the Cluster itself would."""
-    import dataclasses
-
     unit = cluster.units[ordinal]
     context = cluster._context(unit)
-    fields = {
-        f.name: getattr(unit.layout, f.name)
-        for f in dataclasses.fields(unit.layout)
-        if f.name != "address"  # a closure: rebuilt in the child from `base`
-    }
     attrs = {k: v for k, v in vars(unit.charm).items() if not k.startswith("__")}
     attrs.pop("layout", None)
     spec = {
-        "state": cluster._state(unit),
+        "state": cluster._state(unit, cluster._snapshot(unit)),
         "event": event,
-        "base": base,
-        "layout": fields,
+        # Picklable as it is: the pod's address is layout's own function, not a closure.
+        "layout": unit.layout,
         "charm_name": unit.charm.__name__,
         "charm_attrs": attrs,
         "context": {
@@ -295,20 +274,25 @@ def write_spec(cluster, ordinal: int, event: str, base: str, path: Path) -> None
     path.write_bytes(pickle.dumps(spec))
 
 
-def run_child(spec: Path) -> tuple[float, dict]:
+def run_child(spec: Path, netns: str) -> tuple[float, dict]:
     import subprocess
 
-    launched = time.time()
+    from tests.live import network
+
     # Imported, not run as a script, so this file's bytecode is cached like the charm's.
     code = f"import sys; sys.path.insert(0, {str(BENCH)!r}); import hooks; hooks.child()"
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(spec), repr(launched)],
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-        cwd=REPO,
-    )
-    wall = time.time() - launched
+    # Forked from a thread inside the pod's namespace: in it from its first instruction,
+    # with no nsenter in between to add to its wall time.
+    with network.inside(netns):
+        launched = time.time()
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(spec), repr(launched)],
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT,
+            cwd=REPO,
+        )
+        wall = time.time() - launched
     if done.returncode != 0:
         raise RuntimeError(f"child failed ({done.returncode}):\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -524,49 +508,55 @@ def main() -> None:
     import signal
     import tempfile
 
-    sys.path[:0] = [str(BENCH)]  # bench/scale.py, which puts src and tests on it
+    sys.path[:0] = [str(SRC), str(REPO)]
+    from tests.live import network
+    from tests.live.juju import seed_from_env
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=10, help="processes per (event, role)")
     parser.add_argument(
-        "--base-address",
-        default="127.0.20.1",
-        help="address of unit 0; unit n listens on this + n (default: %(default)s)",
+        "--seed",
+        type=int,
+        help="the Juju stand-in's hook-order seed (default: ZK_LIVE_SEED, else random)",
     )
     args = parser.parse_args()
+    network.enter()
+    seed = seed_from_env() if args.seed is None else args.seed
     # SIGTERM unwinds like Ctrl-C, so the finally below stops the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)
     started = time.perf_counter()
-    from scale import check_free
-
-    check_free(args.base_address)
     with tempfile.TemporaryDirectory(prefix="zookeeper-k8s-bench-hooks-") as tmp:
         workdir = Path(tmp)
-        cluster = steady_cluster(workdir / "cluster", args.base_address)
+        cluster = steady_cluster(workdir / "cluster", seed)
         try:
             deploy_s = time.perf_counter() - started
             leader = cluster.leader
             follower = min(o for o in cluster.units if o != leader)
             warm = workdir / "warm.pickle"
-            write_spec(cluster, leader, EVENTS[0], args.base_address, warm)
-            run_child(warm)  # untimed: compiles bytecode of whatever changed since
+            write_spec(cluster, leader, EVENTS[0], warm)
+            # Untimed: compiles bytecode of whatever changed since.
+            run_child(warm, cluster.units[leader].netns)
             for event in EVENTS:
                 for role, ordinal in zip(ROLES, (leader, follower), strict=True):
                     spec = workdir / f"{event}-{ordinal}.pickle"
-                    write_spec(cluster, ordinal, event, args.base_address, spec)
-                    samples = [run_child(spec) for _ in range(args.runs)]
+                    write_spec(cluster, ordinal, event, spec)
+                    netns = cluster.units[ordinal].netns
+                    samples = [run_child(spec, netns) for _ in range(args.runs)]
                     unit = cluster.units[ordinal].name
                     print(json.dumps(summarize(event, role, unit, samples)), flush=True)
         finally:
             cluster.stop()
+            network.cleanup_units()
     print(json.dumps(import_costs(args.runs)), flush=True)
     total = {
         "bench": "hooks",
         "what": "total",
         "deploy_and_settle_s": round(deploy_s, 2),
         "wall_s": round(time.perf_counter() - started, 2),
+        "seed": seed,
     }
     print(json.dumps(total), flush=True)
 

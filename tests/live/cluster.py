@@ -651,6 +651,16 @@ class Cluster:
         self.juju.add(restart_hooks(ordinal, self.juju.rng))
         self.drain()
 
+    def restart_container(self, ordinal: int) -> None:
+        """The workload container alone restarts: its processes and the layers the charm
+        added go with its Pebble; Juju then runs pebble-ready (JUJU.md section 1)."""
+        unit = self.units[ordinal]
+        for name in list(unit.services):
+            self._stop_service(unit, name, signal.SIGKILL)
+        unit.layers, unit.specs = {}, {}
+        self.juju.add([Hook(ordinal, "pebble_ready")])
+        self.drain()
+
     def check(self, ordinal: int) -> subprocess.CompletedProcess:
         """Run the Pebble health check of this unit's plan, as Pebble would: in the pod."""
         unit = self.units[ordinal]

@@ -2,6 +2,8 @@
 
 import hashlib
 
+import pytest
+
 from tests.live.cluster import deadline_poll
 from tests.live.zk import connect
 
@@ -41,7 +43,8 @@ def test_a_bad_config_value_blocks_and_leaves_the_ensemble_untouched(cluster):
     assert {o: u.process.pid for o, u in cluster.units.items()} == pids
 
 
-def test_a_restarted_pod_keeps_its_identity_and_data(cluster):
+@pytest.mark.parametrize("restart", ["restart_pod", "restart_container"])
+def test_a_restarted_pod_keeps_its_identity_and_data(cluster, restart):
     cluster.deploy(3)
     cluster.wait_serving()
     client = super_client(cluster)
@@ -54,7 +57,7 @@ def test_a_restarted_pod_keeps_its_identity_and_data(cluster):
     # Kubernetes replaces the pod: the process and Pebble's plan are gone, the storage stays.
     pod = cluster.units[1]
     myid = (pod.storage / "data" / "myid").read_text()
-    cluster.restart_pod(1)
+    getattr(cluster, restart)(1)
 
     assert pod.alive
     cluster.wait_serving()

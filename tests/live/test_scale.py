@@ -8,7 +8,7 @@ no member that stays is restarted, and the ensemble ends with the planned voters
 import pytest
 
 from ensemble import EnsembleConfig, Role
-from tests.live.cluster import Cluster, pod_name
+from tests.live.cluster import Cluster, deadline_poll, pod_name
 from tests.live.juju import join_hooks
 from tests.live.writer import Writer
 from tests.live.zk import session
@@ -73,16 +73,24 @@ def zookeeper_leader(cluster: Cluster) -> int:
 
 
 def move_zookeeper_leadership_to(cluster: Cluster, target: int) -> None:
-    """Bounce the ZooKeeper leader out of the vote and back until `target` leads."""
-    for _ in range(10):
+    """Stop the ZooKeeper leader's server until `target` leads (Pebble then restarts it).
+
+    With members equally up to date, ZooKeeper's election picks the highest id, so a target
+    with the highest ordinal wins once the others step aside.
+    """
+    for _ in range(len(cluster.units)):
         leader = zookeeper_leader(cluster)
         if leader == target:
             return
-        with cluster.admin(target) as zk:
-            line = next(s.line for s in zk.committed_config().servers if s.id == leader + 1)
-            zk.reconfig([], [leader + 1])
-            zk.reconfig([line], [])
-    raise AssertionError(f"unit {target} never became the ZooKeeper leader")
+        cluster.stop_process(cluster.units[leader])
+        others = [o for o in cluster.units if o != leader]
+        deadline_poll(
+            lambda others=others: any(cluster.units[o].health().mode == "leader" for o in others),
+            30,
+            "another ZooKeeper leader",
+        )
+        cluster.start_process(cluster.units[leader])
+    assert zookeeper_leader(cluster) == target, f"unit {target} never led"
 
 
 FLOWS = {
