@@ -51,7 +51,7 @@ live: root
 integration: venv
 	$(PY) -m pytest tests/integration -q
 
-bench: deps venv
+bench: root
 	$(PY) bench/bootstrap.py
 	$(PY) bench/scale.py
 	$(PY) bench/hooks.py

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import signal
 import sys
 import tempfile
@@ -29,26 +30,33 @@ STEPS = (("scale to 5", 5), ("scale to 1", 1), ("scale to 3", 3))
 
 
 def table(cluster, writer) -> str:
-    rows = [("Unit", "Workload", "Message", "Role", "Voters", "Last acked write")]
-    last = writer.acknowledged[-1] if writer and writer.acknowledged else "-"
+    """What `juju status` would show, next to what each server says of itself."""
+    rows = [("Unit", "Workload", "Message", "Role", "Voters")]
     for ordinal, unit in sorted(cluster.units.items()):
         health = unit.health()
-        leader = "*" if ordinal == cluster.leader else ""
         rows.append(
             (
-                f"{unit.name}{leader}",
+                f"{unit.name}{'*' if ordinal == cluster.leader else ''}",
                 unit.status.name if unit.status else "unknown",
                 unit.status.message if unit.status else "",
                 health.mode or "-",
                 str(health.voters or "-"),
-                last if ordinal == 0 else "",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
+    lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
-    )
+    ]
+    if writer is not None and writer.acknowledged:
+        last = writer.acknowledged[-1]
+        # Read back through the client's own session: its credentials, its chroot.
+        seen = "read back" if writer.client.exists(last) else "NOT FOUND"
+        lines.append(
+            f"demo-app: last acknowledged write {last} ({seen}), "
+            f"{len(writer.acknowledged)} so far, {writer.expirations} sessions expired"
+        )
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -58,6 +66,10 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=None, help="replay a hook order")
     args = parser.parse_args()
+    # The table is the output, not hook logs (ops raises the root logger's level per hook).
+    quiet = logging.StreamHandler()
+    quiet.setLevel(logging.ERROR)
+    logging.basicConfig(handlers=[quiet])
     network.enter()  # before any thread: every address lives in namespaces made here
 
     from tests.live.cluster import Cluster

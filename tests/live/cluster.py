@@ -69,6 +69,8 @@ LIVE_DIFFERENCES = {
 # A hook that keeps failing is retried (Juju backs off up to 5 minutes); past this the run
 # is stuck and the test says which hook.
 RETRY_FOR = 120.0
+# Far more hooks than any flow needs: past this, units keep waking each other up.
+MAX_HOOKS_PER_DRAIN = 3000
 
 # Every process any Cluster started in this process, so that nothing outlives the tests.
 STARTED: list[subprocess.Popen] = []
@@ -392,17 +394,17 @@ class Cluster:
                     client.answer = dict(out.get_relation(client.id).local_app_data)
             if dict(relation.local_app_data) != self.app_data:
                 self.app_data = dict(relation.local_app_data)
-                self._changed(unit.ordinal, remote=None)
+                self._changed(unit.ordinal)
             self.secrets = frozenset(out.secrets)
         data = {k: v for k, v in relation.local_unit_data.items() if k not in JUJU_KEYS}
         if data != unit.unit_data and not unit.dying:
             unit.unit_data = data
-            self._changed(unit.ordinal, remote=unit.ordinal)
+            self._changed(unit.ordinal)
 
-    def _changed(self, source: int, remote: int | None) -> None:
+    def _changed(self, source: int) -> None:
         for other in self.units.values():
             if other.ordinal != source and source in other.peers and not other.dying:
-                self.juju.add([Hook(other.ordinal, "relation_changed", remote)])
+                self.juju.add([Hook(other.ordinal, "relation_changed", source)])
 
     def run(self, ordinal: int, event: str, **kwargs) -> testing.State:
         """Dispatch one hook now (a test's own choice), then let Juju deliver what follows."""
@@ -420,7 +422,7 @@ class Cluster:
     def drain(self) -> None:
         """Run queued hooks until none is left, in a seeded order, some of them overlapping."""
         failing: dict[Hook, float] = {}
-        while True:
+        for _ in range(MAX_HOOKS_PER_DRAIN):
             self._kill_dead_pods()
             self._move_leadership()
             first = self.juju.pick()
@@ -433,6 +435,9 @@ class Cluster:
                     started.append((second, self._begin(second)))
             for hook, seen in started:
                 self._attempt(hook, seen, failing)
+        raise HookFailed(
+            f"hooks never settled (seed {self.seed}); last: {' '.join(self.juju.log[-40:])}"
+        )
 
     def _attempt(self, hook: Hook, seen: Snapshot, failing: dict[Hook, float]) -> None:
         try:
@@ -713,7 +718,7 @@ class Cluster:
             self.juju.add(
                 [
                     Hook(ordinal, "relation_created", relation_id=relation_id),
-                    Hook(ordinal, "relation_changed", relation_id=relation_id),
+                    Hook(ordinal, "relation_changed", remote=0, relation_id=relation_id),
                 ]
             )
         self.drain()

@@ -409,15 +409,21 @@ def pod_argv(
     script.append(sh("mount", "-o", "remount,bind,ro", root))
 
     environment = {"PATH": DEFAULT_PATH, **(env or {})}
-    chroot = [shutil.which("chroot") or "/usr/sbin/chroot"]
+    # The root's own setpriv drops to the user, then asks for SIGKILL when the process that
+    # started the pod dies (the kernel clears that request on a change of user, so it must
+    # come after): a test run that is killed leaves no server behind.
+    drop = ["/usr/bin/setpriv"]
     if uid is not None:
-        chroot += [f"--userspec={uid}:{gid}", "--groups="]
+        drop += [f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
     final = [
         shutil.which("env") or "/usr/bin/env",
         "-i",
         *(f"{key}={value}" for key, value in environment.items()),
-        *chroot,
+        shutil.which("chroot") or "/usr/sbin/chroot",
         root,
+        *drop,
+        "--pdeathsig=KILL",
+        "--",
         *argv,
     ]
     script.append("exec " + sh(*final))

@@ -257,3 +257,35 @@ def test_pods_leave_the_shared_root_untouched(root, storage, hosts):
     assert list((root / "var/lib/zookeeper").iterdir()) == []
     assert not (root / "tmp" / "x").exists()
     assert str(root) not in Path("/proc/self/mountinfo").read_text()
+
+
+STARTER = """
+import json, pathlib, subprocess, sys, time
+p = subprocess.Popen(json.loads(sys.argv[1]), start_new_session=True, stdout=subprocess.DEVNULL)
+status = pathlib.Path(f"/proc/{p.pid}/status")
+deadline = time.monotonic() + 10
+while "Name:\tsleep" not in status.read_text() and time.monotonic() < deadline:
+    time.sleep(0.05)  # until the pod process is the workload: the kill request is set by then
+assert "Name:\tsleep" in status.read_text(), "the pod process never started"
+print(p.pid, flush=True)
+"""
+
+
+def dead(pid: int) -> bool:
+    # Reparented to this sandbox's init, a killed process may stay a zombie for a while.
+    path = Path(f"/proc/{pid}/status")
+    return not path.exists() or "State:\tZ" in path.read_text()
+
+
+def test_a_pod_process_dies_with_the_process_that_started_it(root, storage):
+    # A test run killed outright (a CI timeout) must leave no server running behind it.
+    argv = pod_argv(root, ["/bin/sleep", "300"], storage=storage, user="zookeeper")
+    starter = subprocess.run(
+        [sys.executable, "-c", STARTER, json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    pid = int(starter.stdout)
+    poll(lambda: dead(pid), 10, "the orphaned pod process to die")
