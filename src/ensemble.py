@@ -151,7 +151,8 @@ def plan_membership(
     synced: ordinals whose server reports it is serving (in sync with the leader).
     joiners: ordinal -> the server line it started with, for units not yet voting.
 
-    Removals come first, one member at a time, because the pods are about to go; additions
+    Removals come first, one member at a time (down ones first, then highest first), because
+    the pods are about to go; additions
     take every synced joiner in one reconfig (each is already in sync, so none can stall the
     new quorum).
     """
@@ -159,11 +160,16 @@ def plan_membership(
         # Application teardown or no view of the ensemble: touch nothing.
         return Plan()
     voters = {s.id for s in committed.voters}
-    leaving = sorted(i for i in voters if ordinal_of_id(i) >= planned_units)
+    healthy = {i for i in voters if ordinal_of_id(i) in synced}
+    # A leaver that is down goes first: dropping it costs the quorum nothing, while dropping
+    # a healthy one first could leave a config whose majority needs the one that is down.
+    leaving = sorted(
+        (i for i in voters if ordinal_of_id(i) >= planned_units),
+        key=lambda i: (i not in healthy, i),
+    )
     if leaving:
         victim = leaving[-1]
         remaining = voters - {victim}
-        healthy = {i for i in voters if ordinal_of_id(i) in synced}
         if not remaining:
             return Plan(held=f"member {victim} is the last voter")
         if not _majority(len(healthy), len(voters)) or not _majority(

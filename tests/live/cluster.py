@@ -601,18 +601,22 @@ class Cluster:
         uid, gid = rootfs._resolve_ids(self.root, user, group)
         os.chown(client._root / str(path).lstrip("/"), uid, gid)
 
-    def _start_service(self, unit: Unit, name: str, service: pebble.Service) -> None:
-        argv = rootfs.pod_argv(
+    def in_pod(self, unit: Unit, command: str, user=None, group=None, env=None) -> list[str]:
+        """The argv that runs `command` in the unit's pod, as Pebble runs it in the container."""
+        return rootfs.pod_argv(
             self.root,
-            shlex.split(service.command),
+            shlex.split(command),
             storage=unit.storage,
             hosts=network.HOSTS,
             netns=unit.netns,
-            user=service.user or None,
-            group=service.group or None,
-            env=dict(service.environment or {}),
+            user=user or None,
+            group=group or None,
+            env=dict(env or {}),
             hostname=unit.hostname,
         )
+
+    def _start_service(self, unit: Unit, name: str, service: pebble.Service) -> None:
+        argv = self.in_pod(unit, service.command, service.user, service.group, service.environment)
         log = (
             unit.log if name == SERVICE else unit.log.with_name(f"unit-{unit.ordinal}-{name}.log")
         )
@@ -670,16 +674,8 @@ class Cluster:
         """Run the Pebble health check of this unit's plan, as Pebble would: in the pod."""
         unit = self.units[ordinal]
         spec = unit.layers[SERVICE].checks[CHECK].exec
-        argv = rootfs.pod_argv(
-            self.root,
-            shlex.split(spec["command"]),
-            storage=unit.storage,
-            hosts=network.HOSTS,
-            netns=unit.netns,
-            user=spec.get("user"),
-            group=spec.get("group"),
-            env=dict(spec.get("environment", {})),
-            hostname=unit.hostname,
+        argv = self.in_pod(
+            unit, spec["command"], spec.get("user"), spec.get("group"), spec.get("environment")
         )
         return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 

@@ -12,12 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from layout import JAVA_HOME, STORAGE, ZK_HOME
+from tests.live.cluster import deadline_poll
 from tests.live.rootfs import DEFAULT_PATH, USER_ID, ZK_VERSION, ensure_root, pod_argv
 
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
@@ -26,17 +26,6 @@ LOGBACK = STORAGE / "conf" / "logback.xml"
 # Printed by logback only: proves the log lines come through the upstream binding.
 LOG_MARK = "rootfs-logback"
 JAVA_ENV = {"JAVA_HOME": JAVA_HOME}
-
-
-def poll(predicate, timeout: float, what: str, every: float = 0.2):
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
 
 
 @pytest.fixture(scope="session")
@@ -177,7 +166,7 @@ def proc_status(pid: int) -> dict[str, str]:
 
 
 def test_zookeeper_serves_from_the_rock_classpath_as_the_rock_user(server, netns, storage):
-    reply = poll(lambda: serving(server, netns), 60, "srvr to answer")
+    reply = deadline_poll(lambda: serving(server, netns), 60, "srvr to answer")
 
     assert f"Zookeeper version: {ZK_VERSION}" in reply
     assert "Mode: standalone" in reply
@@ -199,7 +188,7 @@ def test_zookeeper_serves_from_the_rock_classpath_as_the_rock_user(server, netns
 
 
 def test_zkserver_status_follows_the_server(root, server, storage, hosts, netns):
-    poll(lambda: serving(server, netns), 60, "srvr to answer")
+    deadline_poll(lambda: serving(server, netns), 60, "srvr to answer")
 
     up = status(root, storage, hosts, netns)
     assert up.returncode == 0, up.stdout + up.stderr
@@ -288,4 +277,4 @@ def test_a_pod_process_dies_with_the_process_that_started_it(root, storage):
         timeout=30,
     )
     pid = int(starter.stdout)
-    poll(lambda: dead(pid), 10, "the orphaned pod process to die")
+    deadline_poll(lambda: dead(pid), 10, "the orphaned pod process to die")

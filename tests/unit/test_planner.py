@@ -102,6 +102,15 @@ def test_an_empty_or_partial_view_removes_nobody(committed, planned, synced):
     assert plan.held is None
 
 
+def test_a_leaver_that_is_down_goes_before_the_healthy_ones():
+    # 3 -> 1 with member 2 down: removing 3 first would leave {1, 2}, whose majority needs
+    # the member that is down; removing 2 first keeps a working quorum at every step.
+    committed, steps, plan = converge(ensemble(0, 1, 2), 1, {0, 2})
+    assert steps == [Step(leaving=(2,)), Step(leaving=(3,))]
+    assert committed.ids == {1}
+    assert plan.held is None
+
+
 def test_removal_is_held_when_it_would_leave_no_majority():
     plan = plan_membership(ensemble(0, 1, 2, 3, 4), 3, frozenset({0, 1}), {})
     assert not plan.step
