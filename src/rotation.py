@@ -26,7 +26,7 @@ def credentials(
     phase: RotationPhase | None,
     users: dict[str, str] | None = None,
 ) -> Credentials:
-    current = quorum_user(generation), secret.sync_password
+    current = secret.sync_user or quorum_user(generation), secret.sync_password
     accepted = dict([current])
     learner = current
     if phase is not None and secret.sync_password_next:
@@ -59,7 +59,11 @@ def advance(secret: InternalSecret, generation: int, phase: RotationPhase | None
         return Advance(secret, generation, RotationPhase.SWITCH)
     if phase is RotationPhase.SWITCH:
         done = secret.model_copy(
-            update={"sync_password": secret.sync_password_next, "sync_password_next": None}
+            update={
+                "sync_password": secret.sync_password_next,
+                "sync_password_next": None,
+                "sync_user": quorum_user(generation + 1),
+            }
         )
         return Advance(done, generation + 1, None)
     return Advance(secret, generation, None)

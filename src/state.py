@@ -96,6 +96,10 @@ class InternalSecret(_Databag):
     super_password_previous: str | None = None
     # The quorum password being rotated in (accepted first, then used; see rotation.py).
     sync_password_next: str | None = None
+    # The quorum user sync_password belongs to. Kept with the password, not only in peer
+    # data: a unit can read this secret's new revision while its view of peer data is
+    # older, and the user and its password must never come from different rotations.
+    sync_user: str | None = None
 
     @classmethod
     def generate(cls) -> InternalSecret:

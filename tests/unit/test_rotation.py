@@ -36,6 +36,20 @@ def test_a_quorum_rotation_accepts_then_switches_then_drops_the_old_password():
     assert "sync-old" not in render.jaas(final)
 
 
+def test_a_unit_that_sees_the_new_secret_before_the_new_peer_data_gets_the_same_jaas():
+    # The leader ended a quorum rotation: a new secret revision and, in peer data, the next
+    # generation with no phase. A unit whose hook read peer data before that change but the
+    # secret after it must still pair the new password with its own user.
+    secret = InternalSecret(super_password="s", sync_password="old")
+    secret, phase = start(secret, {"sync"}, "s", "new")
+    step = advance(secret, 0, phase)
+    step = advance(step.secret, step.generation, step.phase)
+    settled = credentials(step.secret, step.generation, step.phase)
+    stale_peer_view = credentials(step.secret, 0, RotationPhase.SWITCH)
+    assert settled.quorum_accepted == {"sync1": "new"}
+    assert stale_peer_view == settled
+
+
 def test_a_super_rotation_keeps_the_previous_password_until_it_is_everywhere():
     secret, phase = start(SECRET, {"super"}, "super-new", "unused")
     assert phase is None
