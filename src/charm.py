@@ -514,11 +514,15 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
     def _lead_roll(self, inputs: Inputs, me: ClusterUnitData) -> None:
         """Grant the next restart: one unit at a time, the ZooKeeper leader last."""
         views = self._views(inputs, me)
+        # Who leads now, asked of ZooKeeper while a roll is under way: peer data can be a
+        # hook behind (a leader change, or a report this hook's view does not have yet).
+        rolling_now = any(data.pending_config for data in views.values())
+        leaders = self._leading_now(views) if rolling_now else frozenset()
         members = {
             ordinal: rolling.Member(
                 pending=data.pending_config is not None,
                 serving=data.state is MemberState.SERVING,
-                zk_leader=data.mode == "leader",
+                zk_leader=ordinal in leaders if leaders else data.mode == "leader",
                 failed=data.failed_config is not None,
             )
             for ordinal, data in views.items()
@@ -648,6 +652,13 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         """
         address = functools.partial(self.layout.address, self.app.name, self.model.name)
         return frozenset(o for o in ordinals if admin.server_stats(address(o)))
+
+    def _leading_now(self, ordinals) -> frozenset[int]:
+        """Ordinals whose server says it is ZooKeeper's leader (empty if none answers)."""
+        address = functools.partial(self.layout.address, self.app.name, self.model.name)
+        return frozenset(
+            o for o in ordinals if admin.server_stats(address(o)).get("mode") == "leader"
+        )
 
     def _step_membership(
         self, zk: admin.Admin, planned: int, joiners: dict[int, Server]

@@ -178,6 +178,8 @@ class ClientRelation:
     app: str
     request: dict[str, str]
     answer: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Units that ran relation-broken for it: from then on they no longer see it.
+    broken_on: set[int] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,7 +274,9 @@ class Cluster:
             peers={o: dict(self._unit_data(o)) for o in unit.peers},
             in_peer_relation=unit.in_peer_relation,
             clients=tuple(
-                (c.id, c.app, dict(c.request), dict(c.answer)) for c in self.clients.values()
+                (c.id, c.app, dict(c.request), dict(c.answer))
+                for c in self.clients.values()
+                if unit.ordinal not in c.broken_on
             ),
         )
 
@@ -376,8 +380,11 @@ class Cluster:
             out = ctx.run(event, state)
         if hook.event == "action":
             self.action_results = ctx.action_results
-        if hook.event == "relation_broken" and hook.relation_id == PEER_RELATION_ID:
-            unit.in_peer_relation = False  # after relation-broken the unit no longer sees it
+        if hook.event == "relation_broken":  # after relation-broken the unit no longer sees it
+            if hook.relation_id == PEER_RELATION_ID:
+                unit.in_peer_relation = False
+            elif hook.relation_id in self.clients:
+                self.clients[hook.relation_id].broken_on.add(unit.ordinal)
         self._publish(unit, out, hook)
         return out
 

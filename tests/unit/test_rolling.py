@@ -6,6 +6,7 @@ import json
 import pytest
 from ops import testing
 
+import admin
 from ensemble import zxid_lag
 from rolling import Decision, Member, fingerprint, next_restart
 from tests.unit.conftest import internal_secret
@@ -156,6 +157,30 @@ def test_a_new_leader_carries_on_the_roll_from_peer_data(disk):
         roll_state(disk, leader=True, unit_id=0, grant=1, peers_data=peers_data), started
     )
     out = ctx.run(ctx.on.leader_elected(), state)
+    assert json.loads(peers(out).local_app_data["restart-grant"]) == 2
+
+
+def test_the_roll_asks_zookeeper_who_leads_not_peer_data(disk, monkeypatch):
+    # Peer data still says unit 1 is a follower, but ZooKeeper's leader is unit 1 now: it
+    # must restart last, so unit 2 goes first.
+    peers_data = {
+        1: {**SERVING_PEER, "pending-config": '"new"', "running-config": '"old"'},
+        2: {**SERVING_PEER, "pending-config": '"new"', "running-config": '"old"'},
+    }
+
+    def srvr(host, port=2181):
+        return {"mode": "leader" if host.startswith("zookeeper-k8s-1.") else "follower"}
+
+    monkeypatch.setattr(admin, "server_stats", srvr)
+    ctx = context(0)
+    started = ctx.run(
+        ctx.on.config_changed(),
+        roll_state(disk, leader=True, unit_id=0, grant=None, peers_data=peers_data),
+    )
+    state = running(
+        roll_state(disk, leader=True, unit_id=0, grant=None, peers_data=peers_data), started
+    )
+    out = ctx.run(ctx.on.update_status(), state)
     assert json.loads(peers(out).local_app_data["restart-grant"]) == 2
 
 
