@@ -524,6 +524,8 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
                 serving=data.state is MemberState.SERVING,
                 zk_leader=ordinal in leaders if leaders else data.mode == "leader",
                 failed=data.failed_config is not None,
+                running=data.running_config,
+                target=data.pending_config,
             )
             for ordinal, data in views.items()
         }
@@ -533,6 +535,9 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             decision = rolling.Decision(held="rolling restart waits for the upgrade")
         self._held = self._held or decision.held
         if decision.grant != inputs.cluster.restart_grant:
+            logger.info(
+                "rolling restart: unit %s next (ZooKeeper leader %s)", decision.grant, leaders
+            )
             inputs.cluster.restart_grant = decision.grant
             inputs.peers.save(inputs.cluster, self.app)
 

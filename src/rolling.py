@@ -24,6 +24,9 @@ class Member:
     serving: bool
     zk_leader: bool = False
     failed: bool = False  # its last restart did not come back in time
+    # Fingerprints of what its server runs and should run (None: not reported).
+    running: str | None = None
+    target: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,4 +51,17 @@ def next_restart(members: Mapping[int, Member], granted: int | None) -> Decision
     if down:
         return Decision(held=f"rolling restart waits for unit {down[0]} to serve")
     followers = [o for o in pending if not members[o].zk_leader]
-    return Decision(grant=(followers or pending)[0])
+    if followers:
+        return Decision(grant=followers[0])
+    # Only the leader is pending in this view. Other members may not have reported the
+    # change yet: the leader goes only once every other one runs what it is about to.
+    leader = pending[0]
+    target = members[leader].target
+    behind = [
+        o
+        for o, m in sorted(members.items())
+        if o != leader and m.running is not None and m.running != target
+    ]
+    if target is not None and behind:
+        return Decision(held=f"rolling restart waits for unit {behind[0]} before the leader")
+    return Decision(grant=leader)

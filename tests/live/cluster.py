@@ -220,6 +220,8 @@ class Cluster:
         self.action_results: dict | None = None
         # Ordinals in the order the charm restarted their servers.
         self.restart_log: list[int] = []
+        # (ordinal, ZooKeeper mode just before the restart), in the same order.
+        self.restart_modes: list[tuple[int, str | None]] = []
         self.app_data: dict[str, str] = {}
         self.former: dict[int, dict[str, str]] = {}
         self.secrets: frozenset[testing.Secret] = frozenset()
@@ -575,6 +577,9 @@ class Cluster:
             if SERVICE in services:
                 unit.restarts += 1
                 cluster.restart_log.append(unit.ordinal)
+                # What the server was just before: the roll must restart a leader last.
+                mode = admin.probe("127.0.0.1", timeout=1.0).mode  # in the pod's namespace
+                cluster.restart_modes.append((unit.ordinal, mode))
             run_plan(client, restart=tuple(services))
             return result
 

@@ -30,6 +30,18 @@ def test_followers_go_first_in_ordinal_order_and_the_leader_last():
     assert order == [0, 2, 1]
 
 
+def test_the_leader_waits_while_a_follower_has_not_reported_the_change_yet():
+    members = {
+        0: Member(pending=False, serving=True, running="new"),
+        1: Member(pending=False, serving=True, running="old"),  # not seen the change yet
+        2: Member(pending=True, serving=True, zk_leader=True, running="old", target="new"),
+    }
+    decision = next_restart(members, None)
+    assert decision == Decision(held="rolling restart waits for unit 1 before the leader")
+    members[1] = Member(pending=False, serving=True, running="new")
+    assert next_restart(members, None) == Decision(grant=2)
+
+
 def test_a_grant_stands_until_that_unit_is_done():
     members = {0: PENDING, 1: PENDING}
     assert next_restart(members, 1) == Decision(grant=1)
