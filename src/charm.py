@@ -597,9 +597,7 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         secret = self._internal_secret_by_label()
         if secret is None:
             return "cannot read the internal secret"
-        survivors = tuple(
-            self.layout.address(self.app.name, self.model.name, o) for o in range(planned)
-        )
+        survivors = tuple(self._address_of(o) for o in range(planned))
         local = self.layout.local_host(self.address)
         try:
             with admin.session(self._passwords(secret), local, fallbacks=survivors) as zk:
@@ -655,15 +653,16 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         may already be gone from this unit's view of the relation while their pods (and
         votes) are still there.
         """
-        address = functools.partial(self.layout.address, self.app.name, self.model.name)
-        return frozenset(o for o in ordinals if admin.server_stats(address(o)))
+        return frozenset(o for o in ordinals if admin.server_stats(self._address_of(o)))
 
     def _leading_now(self, ordinals) -> frozenset[int]:
         """Ordinals whose server says it is ZooKeeper's leader (empty if none answers)."""
-        address = functools.partial(self.layout.address, self.app.name, self.model.name)
         return frozenset(
-            o for o in ordinals if admin.server_stats(address(o)).get("mode") == "leader"
+            o for o in ordinals if admin.server_stats(self._address_of(o)).get("mode") == "leader"
         )
+
+    def _address_of(self, ordinal: int) -> str:
+        return self.layout.address(self.app.name, self.model.name, ordinal)
 
     def _step_membership(
         self, zk: admin.Admin, planned: int, joiners: dict[int, Server]
