@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Host packages the live tests and the demo need: namespaces (iproute2) and the tools that
-# build the rock-like root they run ZooKeeper from (debootstrap; tests/live/rootfs.py).
-APT_PACKAGES := iproute2 debootstrap
+# build the rock-like root they run ZooKeeper from (debootstrap; tests/live/rootfs.py) and
+# the server extension in it (javac; extension/build.py).
+APT_PACKAGES := iproute2 debootstrap openjdk-17-jdk-headless
 
 .PHONY: test demo deps venv root lint unit live integration bench clean
 

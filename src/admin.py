@@ -6,10 +6,13 @@ import contextlib
 import dataclasses
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 
+import clients
+import policy
 from ensemble import EnsembleConfig
 from layout import ADMIN_PORT, CLIENT_PORT, SUPER_USER
 
@@ -267,11 +270,67 @@ class Admin:
         self.client.retry(self.client.set_acls, path, _kazoo_acls(acls))
 
     @_converted
+    def write_policy(self, text: str) -> None:
+        """Put the extension's policy in its znode (closed to all but the super user)."""
+        from kazoo.exceptions import NodeExistsError
+
+        client, data = self.client, text.encode()
+        closed = _kazoo_acls(clients.super_only())
+        for path in (policy.ROOT, policy.ZNODE):
+            with contextlib.suppress(NodeExistsError):
+                client.retry(client.create, path, data if path == policy.ZNODE else b"", acl=closed)
+        current, _ = client.retry(client.get, policy.ZNODE)
+        if current != data:
+            client.retry(client.set, policy.ZNODE, data)
+
+    @_converted
     def delete_tree(self, path: str) -> None:
         self.client.retry(self.client.delete, path, recursive=True)
 
 
 PERM_BITS = {"r": 1, "w": 2, "c": 4, "d": 8, "a": 16}
+
+
+def refusing(
+    hosts: Sequence[str], user: str, password: str, chroot: str, port: int = CLIENT_PORT,
+    deadline: float = 10.0,
+) -> list[str]:
+    """The servers among `hosts` that do not (yet) let `user` in and show it `chroot`.
+
+    Each is asked until the deadline: a follower applies the leader's policy write a few
+    milliseconds after the leader. A SASL login proves the server knows the user; `sync` then
+    proves it has applied everything the charm wrote before (the chroot and its ACL).
+    """
+    pending = list(dict.fromkeys(hosts))
+    until = time.monotonic() + deadline
+    while pending:
+        pending = [h for h in pending if not _lets_in(h, port, user, password, chroot)]
+        if not pending or time.monotonic() >= until:
+            break
+        time.sleep(0.2)
+    return pending
+
+
+def _lets_in(host: str, port: int, user: str, password: str, chroot: str) -> bool:
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import KazooException
+    from kazoo.handlers.threading import KazooTimeoutError
+
+    client = KazooClient(
+        hosts=f"{host}:{port}",
+        timeout=5.0,
+        sasl_options={"mechanism": "DIGEST-MD5", "username": user, "password": password},
+        connection_retry={"max_tries": 1, "delay": 0.1},
+    )
+    try:
+        client.start(timeout=3.0)
+        client.sync(chroot)
+        return True
+    except (KazooException, KazooTimeoutError):
+        return False
+    finally:
+        client.stop()
+        client.close()
 
 
 def _kazoo_acls(acls) -> list:

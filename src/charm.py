@@ -8,7 +8,6 @@ import dataclasses
 import functools
 import json
 import logging
-import pathlib
 import time
 
 import ops
@@ -46,8 +45,6 @@ from workload import Workload
 
 logger = logging.getLogger(__name__)
 
-# The isolation guard's code: the charm ships it into the workload container.
-GUARD_SOURCE = (pathlib.Path(__file__).parent / "guard.py").read_text()
 # The dynamic file the charm writes to start a server; ZooKeeper writes the versioned ones.
 START_DYNAMIC_FILE = "zoo.cfg.dynamic"
 # A joiner syncs in seconds; past this the leader adds it on a later hook.
@@ -221,8 +218,6 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         elif me.running_config is None:
             # Running since before the charm tracked it.
             me.running_config, me.running_jaas = desired, self._jaas_fingerprint(inputs)
-        if self.workload.apply_layer(render.guard_layer(self.layout), label=render.GUARD):
-            self.workload.replan()  # starts or updates the guard; ZooKeeper's plan is unchanged
         me.pending_config = desired if me.running_config != desired else None
         if self.unit.is_leader():
             self._lead_roll(inputs, me)  # the leader may grant itself: no hook would follow
@@ -268,24 +263,7 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
 
     def _credentials(self, inputs: Inputs) -> render.Credentials:
         cluster = inputs.cluster
-        return rotation.credentials(
-            inputs.secret, cluster.quorum_generation, cluster.rotation, self._client_users(inputs)
-        )
-
-    def _client_users(self, inputs: Inputs) -> dict[str, str]:
-        """Every client relation's user and password, for the servers' JAAS (SASL logins)."""
-        cached = self.__dict__.get("_users_for")
-        if cached is not None and cached[0] is inputs:
-            return cached[1]
-        users = {}
-        for relation_id, record in inputs.cluster.clients.items():
-            try:
-                content = self.model.get_secret(id=record.secret_id).get_content(refresh=True)
-            except (ops.SecretNotFoundError, ops.ModelError):
-                continue  # revoked meanwhile: the leader is dropping this client
-            users[clients.user_for(relation_id)] = content["password"]
-        self.__dict__["_users_for"] = (inputs, users)
-        return users
+        return rotation.credentials(inputs.secret, cluster.quorum_generation, cluster.rotation)
 
     def _open_chroots(self, inputs: Inputs) -> list[str]:
         """The opted-in chroots for clients without credentials, if the option is valid."""
@@ -301,20 +279,6 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         }
         return clients.open_chroot_problems(inputs.config.open_chroot_list, granted)
 
-    def _guard_chroots(self, inputs: Inputs) -> dict[str, list[list[str]]]:
-        """What the guard enforces: each client chroot's ACL, as [scheme, id, perms]."""
-        users = self._client_users(inputs)
-        chroots = {}
-        for relation_id, record in inputs.cluster.clients.items():
-            password = users.get(clients.user_for(relation_id))
-            if password is None:
-                continue
-            grant = clients.Grant(relation_id, record.app, record.chroot, record.perms)
-            chroots[record.chroot] = [
-                [acl.scheme, acl.id, acl.perms] for acl in clients.acls(grant, password)
-            ]
-        return chroots
-
     def _lead_clients(self, inputs: Inputs) -> None:
         """Give each client relation its chroot, user and ACLs; take them back when it goes."""
         published = inputs.published or EnsembleConfig(())
@@ -327,12 +291,21 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             version=self.health.version or "unknown",
             zookeeper=lambda: self.zookeeper(inputs),
             delete_data=inputs.config.delete_client_data,
+            refusing=lambda user, password, chroot: admin.refusing(
+                [s.address for s in published.voters], user, password, chroot
+            ),
+            policy_digest=inputs.cluster.policy_digest,
         )
         try:
             served = served_by.serve()
         except admin.AdminError as exc:
             self._held = self._held or f"clients wait for ZooKeeper: {exc}"
             return
+        if served.waiting:
+            self._held = self._held or (
+                f"relations {', '.join(map(str, served.waiting))}: waiting for every server "
+                "to accept their users"
+            )
         problems = served.problems + self._open_chroot_problems(inputs)
         if problems:
             self._blocked = self._blocked or "; ".join(problems)
@@ -340,12 +313,14 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             self._lead_open_chroots(inputs)
         except admin.AdminError as exc:
             self._held = self._held or f"open chroots wait for ZooKeeper: {exc}"
-        if served.records != inputs.cluster.clients:
+        if (served.records, served.policy_digest) != (
+            inputs.cluster.clients,
+            inputs.cluster.policy_digest,
+        ):
+            # Client users live in the policy znode, not in any server's files: nothing rolls.
             inputs.cluster.clients = served.records
+            inputs.cluster.policy_digest = served.policy_digest
             inputs.peers.save(inputs.cluster, self.app)
-            # New or removed users change every server's JAAS: write it and roll now.
-            self.__dict__.pop("inputs", None)
-            self._reconcile_once()
 
     def _lead_open_chroots(self, inputs: Inputs) -> None:
         """Create the opted-in chroots, once, and close the root before auth goes off."""
@@ -761,17 +736,9 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             layout.jaas: jaas,
             layout.log_config: log_config,
         }
-        wanted[layout.guard_script] = GUARD_SOURCE
-        wanted[layout.guard_config] = render.guard_config(
-            layout.local_host(self.address),
-            CLIENT_PORT,
-            inputs.secret.super_password,
-            self._guard_chroots(inputs),
-        )
         for path, text in wanted.items():
             if self.workload.read(path) != text:
-                secret = path in (layout.jaas, layout.guard_config)
-                self.workload.write(path, text, secret=secret)
+                self.workload.write(path, text, secret=path == layout.jaas)
         zoo_cfg = render.zoo_cfg(
             inputs.config,
             layout,

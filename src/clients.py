@@ -13,6 +13,9 @@ from collections.abc import Iterable, Mapping
 
 from layout import SUPER_USER
 
+# The charm's own area (policy.ROOT; policy imports this module).
+POLICY_ROOT = "/zookeeper-k8s"
+
 ALL_PERMS = "cdrwa"
 
 
@@ -76,6 +79,8 @@ def path_problem(chroot: str) -> str | None:
         return "chroot / would give the whole tree; ask for a path such as /myapp"
     if path == "/zookeeper" or path.startswith("/zookeeper/"):
         return f"chroot {path} lies under /zookeeper, which ZooKeeper keeps for itself"
+    if path == POLICY_ROOT or path.startswith(POLICY_ROOT + "/"):
+        return f"chroot {path} lies under {POLICY_ROOT}, which the charm keeps for itself"
     if "//" in path or any(part in (".", "..") for part in path.split("/")):
         return f"chroot {chroot!r} is not a plain path"
     return None

@@ -50,8 +50,6 @@ class Layout:
     logging: str = "logback"
     prometheus_metrics: bool = True
     extra_jvm_flags: tuple[str, ...] = ()
-    # The rock's python3 (with kazoo) runs the isolation guard.
-    python: str = "/usr/bin/python3"
     address: Callable[[str, str, int], str] = _pod_address
     # Pods have their own IPs: ZooKeeper listens on all of them. On loopback every unit
     # has its own 127.0.0.N and must bind to exactly that.
@@ -70,18 +68,6 @@ class Layout:
     def conf_dir(self) -> PurePosixPath:
         # On the storage, so ZooKeeper's own dynamic config files survive a pod restart.
         return self.storage / "conf"
-
-    @property
-    def guard_dir(self) -> PurePosixPath:
-        return self.storage / "guard"
-
-    @property
-    def guard_script(self) -> PurePosixPath:
-        return self.guard_dir / "guard.py"
-
-    @property
-    def guard_config(self) -> PurePosixPath:
-        return self.guard_dir / "guard.json"
 
     @property
     def data_dir(self) -> PurePosixPath:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from collections.abc import Callable
 import ops
 
 import clients
+import policy
 from state import ClientRecord, new_password
 
 logger = logging.getLogger(__name__)
@@ -66,7 +68,9 @@ class Served:
 
     records: dict[int, ClientRecord]
     problems: list[str]
-    changed: bool  # records added or removed (JAAS users change: a roll follows)
+    # Relations whose user some server does not accept yet: not told their credentials.
+    waiting: list[int] = dataclasses.field(default_factory=list)
+    policy_digest: str | None = None
 
 
 class Provider:
@@ -82,6 +86,8 @@ class Provider:
         version: str,
         zookeeper: Callable,
         delete_data: bool,
+        refusing: Callable[[str, str, str], list[str]],
+        policy_digest: str | None = None,
     ):
         self.charm = charm
         self.model = charm.model
@@ -92,6 +98,9 @@ class Provider:
         self.version = version
         self.zookeeper = zookeeper  # opens (once per hook) the admin session
         self.delete_data = delete_data
+        # (user, password, chroot) -> the servers that do not let that user in yet.
+        self.refusing = refusing
+        self.policy_digest = policy_digest  # of the policy last written
 
     def serve(self) -> Served:
         relations = {r.id: r for r in self.model.relations[RELATION] if r.app is not None}
@@ -100,30 +109,45 @@ class Provider:
             {rid: rec.chroot for rid, rec in self.records.items()},
             reserved=self.reserved,
         )
-        # Revoke first: a chroot given up this hook may be the one a newcomer is granted.
         gone = [rid for rid in self.records if rid not in relations or rid in decision.rejected]
+        secrets = {
+            rid: self._user_secret(relations[rid], grant) for rid, grant in decision.granted.items()
+        }
+        # The policy first: from this write on, every server refuses the users of relations
+        # that are gone and closes each new chroot from its first znode.
+        text = policy.render(
+            (grant, secrets[rid][1]["password"]) for rid, grant in decision.granted.items()
+        )
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        if digest != self.policy_digest and (decision.granted or self.policy_digest):
+            self.zookeeper().write_policy(text)
+            self.policy_digest = digest
+        # Revoke before granting: a chroot given up this hook may be the one a newcomer gets.
         for relation_id in gone:
             self._revoke(relation_id)
-        changed = bool(gone)
+        waiting = []
         for relation_id, grant in decision.granted.items():
-            changed |= self._grant(relations[relation_id], grant)
+            secret, content = secrets[relation_id]
+            if not self._grant(relations[relation_id], grant, secret, content):
+                waiting.append(relation_id)
         problems = [
             f"relation {rid} ({relations[rid].app.name}): {problem}"
             for rid, problem in sorted(decision.rejected.items())
         ]
-        return Served(self.records, problems, changed)
+        return Served(self.records, problems, waiting, self.policy_digest)
 
-    def _grant(self, relation: ops.Relation, grant: clients.Grant) -> bool:
+    def _grant(
+        self, relation: ops.Relation, grant: clients.Grant, secret: ops.Secret, content: dict
+    ) -> bool:
+        """Make the chroot, then tell the client once every server lets it in (False: not yet)."""
         record = self.records.get(grant.relation_id)
-        secret = None if record is None else self.model.get_secret(id=record.secret_id)
-        current = {} if secret is None else secret.get_content(refresh=True)  # one read a hook
-        password = current.get("password") or new_password()
+        password = content["password"]
         if record is None or (record.chroot, record.perms) != (grant.chroot, grant.perms):
-            # Before the client hears of its chroot: it exists, closed to everyone else, and
-            # the root is closed too (by default anyone may create znodes there). A secret
-            # comes only after: if ZooKeeper is unreachable, nothing is left half-made.
+            # The root is closed too (by default anyone may create znodes there).
             zookeeper = self.zookeeper()
             zookeeper.set_acls("/", clients.super_only())
+            # Sets the ACL on what already exists below (data kept from an earlier relation);
+            # everything created from now on the extension closes as it is created.
             zookeeper.ensure_chroot(
                 grant.chroot, clients.acls(grant, password), clients.super_only()
             )
@@ -133,32 +157,48 @@ class Provider:
             logger.info(
                 "relation %s: chroot %s for %s", grant.relation_id, grant.chroot, grant.app
             )
-        content = {
-            "username": grant.user,
-            "password": password,
-            "uris": clients.uris(self.addresses, self.port, grant.chroot),
-        }
-        if secret is None:
-            secret = self._user_secret(relation, content)
-        elif current != content:
-            secret.set_content(content)
         self.records[grant.relation_id] = ClientRecord(
             app=grant.app, chroot=grant.chroot, perms=grant.perms, secret_id=secret.id
         )
+        databag = relation.data[self.charm.app]
+        if databag.get("secret-user") != secret.id or databag.get("chroot") != grant.chroot:
+            refusing = self.refusing(grant.user, password, grant.chroot)
+            if refusing:
+                logger.info(
+                    "relation %s: not told yet, %s do not accept %s",
+                    grant.relation_id,
+                    ", ".join(refusing),
+                    grant.user,
+                )
+                return False
+            secret.grant(relation)
         self._answer(relation, grant, secret)
-        return record is None
+        return True
 
-    def _user_secret(self, relation: ops.Relation, content: dict[str, str]) -> ops.Secret:
-        """The relation's user secret, made once (a hook that failed may have made it)."""
+    def _user_secret(
+        self, relation: ops.Relation, grant: clients.Grant
+    ) -> tuple[ops.Secret, dict[str, str]]:
+        """The relation's user secret and what it should hold, made once and not yet shared
+        (a hook that failed may have made it: it is found by label)."""
         label = user_secret_label(relation.id)
+        record = self.records.get(grant.relation_id)
         try:
-            secret = self.model.get_secret(label=label)
-            secret.set_content(content)
-            secret = self.model.get_secret(id=secret.get_info().id)
+            secret = self.model.get_secret(id=record.secret_id if record else None, label=label)
+            current = secret.get_content(refresh=True)  # one read a hook
         except ops.SecretNotFoundError:
+            secret, current = None, {}
+        content = {
+            "username": grant.user,
+            "password": current.get("password") or new_password(),
+            "uris": clients.uris(self.addresses, self.port, grant.chroot),
+        }
+        if secret is None:
             secret = self.charm.app.add_secret(content, label=label)
-        secret.grant(relation)
-        return secret
+        elif current != content:
+            secret.set_content(content)
+        if secret.id is None:
+            secret = self.model.get_secret(id=secret.get_info().id)
+        return secret, content
 
     def _answer(self, relation: ops.Relation, grant: clients.Grant, user: ops.Secret) -> None:
         requested = _requested(relation)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import shlex
 from collections.abc import Mapping
 
+import policy
 from config import CharmConfig
 from layout import (
     ADMIN_PORT,
@@ -16,7 +16,6 @@ from layout import (
 )
 
 SERVICE = "zookeeper"
-GUARD = "guard"
 CHECK = "zookeeper-ready"
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 SASL_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
@@ -36,8 +35,6 @@ class Credentials:
     quorum_accepted: Mapping[str, str]
     # The user and password this server logs in with when it is a learner.
     quorum_learner: tuple[str, str]
-    # Client users (relation users) by name; the charm's super user is always present.
-    users: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def zoo_cfg(
@@ -55,6 +52,9 @@ def zoo_cfg(
         "dataDir": layout.data_dir,
         "dynamicConfigFile": dynamic_file,
         "reconfigEnabled": "true",
+        # The charm's server extension (extension/): client isolation at request time and
+        # client SASL users from the policy znode, without a restart.
+        "serverCnxnFactory": policy.FACTORY,
         # Lets the ensemble shrink to one member and grow from one without a restart.
         "standaloneEnabled": "false",
         "autopurge.purgeInterval": config.autopurge_interval_hours,
@@ -107,10 +107,11 @@ def jaas(creds: Credentials) -> str:
         lines = "\n".join(f'    {key}="{value}"' for key, value in options.items())
         return f"{name} {{\n    {DIGEST_LOGIN} required\n{lines};\n}};\n"
 
-    server_users = {SUPER_USER: creds.super_password, **creds.users}
+    # Only the super user: client users come from the policy znode (policy.py), so a new
+    # client changes no file and restarts nothing.
     learner, learner_password = creds.quorum_learner
     return (
-        section("Server", {f"user_{n}": pw for n, pw in sorted(server_users.items())})
+        section("Server", {f"user_{SUPER_USER}": creds.super_password})
         + section(
             "QuorumServer", {f"user_{n}": pw for n, pw in sorted(creds.quorum_accepted.items())}
         )
@@ -152,6 +153,7 @@ def jvm_flags(config: CharmConfig, layout: Layout) -> list[str]:
         "-XX:+ExitOnOutOfMemoryError",
         f"-Djava.security.auth.login.config={layout.jaas}",
         f"-Dzookeeper.superUser={SUPER_USER}",
+        f"-D{policy.PROPERTY}={policy.ZNODE}",
         log_flag,
         *layout.extra_jvm_flags,
     ]
@@ -185,33 +187,6 @@ def pebble_layer(config: CharmConfig, layout: Layout) -> dict:
             }
         },
     }
-
-
-def guard_layer(layout: Layout) -> dict:
-    """The isolation guard (src/guard.py): a service of its own, restarted on its own."""
-    service = {
-        "override": "replace",
-        "summary": "keeps znodes under each client chroot closed to other clients",
-        "command": shlex.join([layout.python, str(layout.guard_script), str(layout.guard_config)]),
-        "startup": "enabled",
-    }
-    if layout.user:
-        service |= {"user": layout.user, "group": layout.group}
-    return {"summary": "guard", "services": {GUARD: service}}
-
-
-def guard_config(host: str, port: int, super_password: str, chroots: dict) -> str:
-    return json.dumps(
-        {
-            "hosts": f"{host}:{port}",
-            "user": SUPER_USER,
-            "password": super_password,
-            "sweep_seconds": 60,
-            "chroots": chroots,
-        },
-        indent=1,
-        sort_keys=True,
-    )
 
 
 def health_check(layout: Layout) -> dict:

@@ -24,7 +24,6 @@ def credentials(
     secret: InternalSecret,
     generation: int,
     phase: RotationPhase | None,
-    users: dict[str, str] | None = None,
 ) -> Credentials:
     current = secret.sync_user or quorum_user(generation), secret.sync_password
     accepted = dict([current])
@@ -38,7 +37,6 @@ def credentials(
         super_password=secret.super_password,
         quorum_accepted=accepted,
         quorum_learner=learner,
-        users=users or {},
     )
 
 

@@ -65,8 +65,11 @@ class ClusterAppData(_Databag):
     # brings a new one) and the partition the leader last set.
     upgrade_from_revision: str | None = None
     upgrade_partition: int | None = None
-    # Client relations served, by relation id (their users go into every server's JAAS).
+    # Client relations served, by relation id (their users are in the extension's policy).
     clients: dict[int, ClientRecord] = {}
+    # SHA-256 of the policy the leader last wrote (policy.py): a hook that would write the
+    # same one opens no ZooKeeper session for it.
+    policy_digest: str | None = None
     # Opted-in chroots for unauthenticated clients that the leader has created.
     open_chroots_made: list[str] = []
 

@@ -5,8 +5,10 @@ archive.apache.org. What can be built is a root laid out the same way from Debia
 (trixie), whose packages stand in for Ubuntu 24.04's:
 
 * `debootstrap --variant=minbase trixie` with the rock's stage-packages (OpenJDK 21 at
-  /usr/lib/jvm/java-21-openjdk-amd64, python3 with kazoo and pure-sasl), Debian's build of
-  ZooKeeper 3.9.3 and the logback 1.2 / slf4j 1.7 pair the upstream tarball ships.
+  /usr/lib/jvm/java-21-openjdk-amd64), Debian's build of ZooKeeper 3.9.3 and the logback
+  1.2 / slf4j 1.7 pair the upstream tarball ships.
+* The charm's server extension (extension/), compiled here against the root's own 3.9.3
+  jars as the rock's `extension` part compiles it against the tarball's, in lib/.
 * /opt/zookeeper as the upstream binary tarball lays it out: bin/ and conf/ from the
   upstream source release (the tarball's assembly copies those two directories verbatim,
   and Debian's source package carries that release as its orig tarball), lib/ with the
@@ -38,6 +40,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from extension import build as extension_build
 from tools import debian_archive
 
 from layout import JAVA_HOME, STORAGE, ZK_HOME
@@ -53,9 +56,6 @@ PACKAGE_PINNED = "libzookeeper-java"
 # 3.9.3 ships 1.2.13 and 1.7.30). jline 2 is in the tarball's lib/ for zkCli.sh.
 PACKAGES = (
     "openjdk-21-jre-headless",
-    "python3",
-    "python3-kazoo",
-    "python3-pure-sasl",
     "libzookeeper-java",
     "liblogback-java",
     "libjline2-java",
@@ -86,7 +86,7 @@ def ensure_root(cache: Path | None = None) -> Path:
     cache = Path(cache or CACHE)
     root = cache / f"rock-root-{recipe_hash()}"
     if root.is_dir():
-        return root
+        return _with_extension(root, cache)
     # The build fetches from Debian's archive, but a test run may live in a network
     # namespace of its own with no way out (tests/live/network.py): build in the network
     # of the process that started this one, in a child that dies with this process.
@@ -102,6 +102,25 @@ def ensure_root(cache: Path | None = None) -> Path:
     )
     if built.returncode != 0:
         raise RuntimeError(f"building the rock's root failed:\n{built.stderr[-4000:]}")
+    return _with_extension(root, cache)
+
+
+EXTENSION_JAR = "zookeeper-k8s-extension.jar"
+
+
+def _with_extension(root: Path, cache: Path) -> Path:
+    """The root, with the extension built from the current sources in its lib/.
+
+    Kept out of the root's recipe hash: a change to the Java sources rebuilds the jar (3 s),
+    not the root (a minute of debootstrap).
+    """
+    lib = root / ZK_HOME.relative_to("/") / "lib"
+    stamp = lib / f".{EXTENSION_JAR}.sources"
+    wanted = extension_build.fingerprint()
+    with _locked(cache / "rock-root.lock"):
+        if not (stamp.is_file() and stamp.read_text() == wanted and (lib / EXTENSION_JAR).is_file()):
+            extension_build.build(lib, lib / EXTENSION_JAR, root=root)
+            stamp.write_text(wanted)
     return root
 
 

@@ -17,10 +17,9 @@ from layout import K8S
 from state import ClusterUnitData
 
 APP, MODEL = "zookeeper-k8s", "prod"
-# The server and the isolation guard beside it.
+# The server: the only service the charm runs.
 SERVING = {
     "zookeeper": testing.pebble.ServiceStatus.ACTIVE,
-    "guard": testing.pebble.ServiceStatus.ACTIVE,
 }
 STOPPED = {"zookeeper": testing.pebble.ServiceStatus.INACTIVE}
 
@@ -616,8 +615,8 @@ def test_passwords_appear_in_no_log_and_no_relation_data(disk, new_disk, caplog)
                 for p, (data, _, mode) in unit_disk.files().items()
                 if password.encode() in data
             }
-            # Only files for ZooKeeper and its guard, readable by their owner alone.
-            assert set(holding) <= {"conf/jaas.conf", "guard/guard.json"}
+            # Only ZooKeeper's JAAS file, readable by its owner alone.
+            assert set(holding) <= {"conf/jaas.conf"}
             assert "conf/jaas.conf" in holding
             assert set(holding.values()) == {0o600}
 

@@ -48,6 +48,9 @@ class FakeZooKeeper(membership.FakeZooKeeper):
         self.znodes: dict[str, list[Acl]] = {path: list(acls) for path, acls in FRESH.items()}
         self.calls: list[tuple] = []
         self.fail_on: set[str] = set()  # chroots whose ensure_chroot fails
+        self.policy: str | None = None  # what the extension's policy znode holds
+        # Servers that do not let a user in yet (admin.refusing): user -> hosts.
+        self.refusing_users: dict[str, list[str]] = {}
 
     # -- the chroot and ACL operations of admin.Admin ----------------------------------------
 
@@ -69,6 +72,14 @@ class FakeZooKeeper(membership.FakeZooKeeper):
         self.calls.append(("set_acls", path, list(acls)))
         assert path in self.znodes, f"ZooKeeper raises NoNodeError for {path}"
         self.znodes[path] = list(acls)
+
+    def write_policy(self, text):
+        self.calls.append(("write_policy", text))
+        self.policy = text
+
+    def refusing(self, hosts, user, password, chroot, **kw):
+        self.calls.append(("refusing", user, chroot))
+        return list(self.refusing_users.get(user, []))
 
     def delete_tree(self, path):
         self.calls.append(("delete_tree", path))
@@ -95,6 +106,7 @@ def zookeeper(monkeypatch, admin_server):
     admin_server.health = admin.Health(serving=True, mode="leader", voters=3, version=VERSION)
     fake = FakeZooKeeper()
     monkeypatch.setattr(admin, "session", fake.session)
+    monkeypatch.setattr(admin, "refusing", fake.refusing)
     return fake
 
 
