@@ -48,8 +48,19 @@ def classpath(lib: Path, root: Path | None = None) -> str:
 def build(lib: Path, out: Path, root: Path | None = None, javac: str = "javac") -> Path:
     with tempfile.TemporaryDirectory() as classes:
         subprocess.run(
-            [javac, "--release", RELEASE, "-Xlint:all,-path,-serial", "-Werror", "-implicit:none",
-             "-cp", classpath(lib, root), "-d", classes, *map(str, sources())],
+            [
+                javac,
+                "--release",
+                RELEASE,
+                "-Xlint:all,-path,-serial",
+                "-Werror",
+                "-implicit:none",
+                "-cp",
+                classpath(lib, root),
+                "-d",
+                classes,
+                *map(str, sources()),
+            ],
             check=True,
         )
         out.parent.mkdir(parents=True, exist_ok=True)

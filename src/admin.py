@@ -278,7 +278,9 @@ class Admin:
         closed = _kazoo_acls(clients.super_only())
         for path in (policy.ROOT, policy.ZNODE):
             with contextlib.suppress(NodeExistsError):
-                client.retry(client.create, path, data if path == policy.ZNODE else b"", acl=closed)
+                client.retry(
+                    client.create, path, data if path == policy.ZNODE else b"", acl=closed
+                )
         current, _ = client.retry(client.get, policy.ZNODE)
         if current != data:
             client.retry(client.set, policy.ZNODE, data)
@@ -292,7 +294,11 @@ PERM_BITS = {"r": 1, "w": 2, "c": 4, "d": 8, "a": 16}
 
 
 def refusing(
-    hosts: Sequence[str], user: str, password: str, chroot: str, port: int = CLIENT_PORT,
+    hosts: Sequence[str],
+    user: str,
+    password: str,
+    chroot: str,
+    port: int = CLIENT_PORT,
     deadline: float = 10.0,
 ) -> list[str]:
     """The servers among `hosts` that do not (yet) let `user` in and show it `chroot`.

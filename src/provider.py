@@ -111,7 +111,8 @@ class Provider:
         )
         gone = [rid for rid in self.records if rid not in relations or rid in decision.rejected]
         secrets = {
-            rid: self._user_secret(relations[rid], grant) for rid, grant in decision.granted.items()
+            rid: self._user_secret(relations[rid], grant)
+            for rid, grant in decision.granted.items()
         }
         # The policy first: from this write on, every server refuses the users of relations
         # that are gone and closes each new chroot from its first znode.

@@ -118,7 +118,9 @@ def _with_extension(root: Path, cache: Path) -> Path:
     stamp = lib / f".{EXTENSION_JAR}.sources"
     wanted = extension_build.fingerprint()
     with _locked(cache / "rock-root.lock"):
-        if not (stamp.is_file() and stamp.read_text() == wanted and (lib / EXTENSION_JAR).is_file()):
+        if not (
+            stamp.is_file() and stamp.read_text() == wanted and (lib / EXTENSION_JAR).is_file()
+        ):
             extension_build.build(lib, lib / EXTENSION_JAR, root=root)
             stamp.write_text(wanted)
     return root
@@ -352,6 +354,9 @@ def _tidy(root: Path) -> None:
             path.unlink()
     for name in ("etc/hostname", "etc/resolv.conf"):
         (root / name).write_text("")
+    # The mount point the container runtime binds the pod's hosts file over; Ubuntu's base
+    # image has one, minbase trixie without python3 (netbase) does not.
+    (root / "etc/hosts").touch()
 
 
 _BUILD_STEPS = (_build, _debootstrap, _check_versions, _lay_out_zookeeper, _add_user, _tidy)

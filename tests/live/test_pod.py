@@ -28,7 +28,6 @@ def test_the_server_runs_as_the_rocks_user_and_owns_what_it_writes(cluster):
     cluster.settle()
     unit = cluster.units[0]
     assert process_ids(unit.process.pid) == (ROCK_UID, ROCK_GID)
-    assert process_ids(unit.services["guard"].pid) == (ROCK_UID, ROCK_GID)
     conf = unit.storage / "conf"
     for path in (conf, conf / "zoo.cfg", conf / "jaas.conf", unit.storage / "data" / "myid"):
         assert owner(path) == (ROCK_UID, ROCK_GID), path

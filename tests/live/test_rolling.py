@@ -140,8 +140,8 @@ def test_ensemble_status_reports_every_member(cluster):
     cluster.settle()
 
     def settled_report():
-        # Members are asked one after another: a write in between (a session the guard or
-        # the charm opens) shows as a passing lag of one; an idle ensemble settles to 0.
+        # Members are asked one after another: a write in between (a session the charm
+        # opens) shows as a passing lag of one; an idle ensemble settles to 0.
         cluster.run(1, "action", name="ensemble-status")
         report = cluster.action_results
         lags = [v["lag"] for k, v in report.items() if k.startswith("server-")]

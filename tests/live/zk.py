@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import struct
+from collections import namedtuple
 from collections.abc import Iterator
 
 from kazoo.client import KazooClient
@@ -47,3 +49,29 @@ def session(hosts: str, **credentials) -> Iterator[KazooClient]:
         yield client
     finally:
         closing(client)
+
+
+PERSISTENT, PERSISTENT_RECURSIVE = 0, 1  # ZooKeeper's AddWatchMode
+
+
+class _AddWatch(namedtuple("AddWatch", "path mode")):
+    """AddWatchRequest {ustring path; int mode} (opcode 106), shaped for kazoo's `_call`:
+    kazoo has no API for ZooKeeper 3.6's persistent watches."""
+
+    type = 106
+
+    def serialize(self) -> bytearray:
+        path = self.path.encode()
+        return bytearray(struct.pack("!i", len(path)) + path + struct.pack("!i", self.mode))
+
+    @classmethod
+    def deserialize(cls, buffer, offset) -> bool:
+        return True  # an error shows in the reply header; the body is empty
+
+
+def add_watch(client: KazooClient, path: str, mode: int, timeout: float = 10.0) -> None:
+    """Ask for a persistent watch; raises what ZooKeeper answers (NoAuthError, ...). The events
+    it would bring are not dispatched: the tests only ask whether the server accepts it."""
+    result = client.handler.async_result()
+    client._call(_AddWatch(path, mode), result)
+    result.get(timeout=timeout)
