@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check that every `stage-packages` name in rockcraft.yaml is a real package.
+"""Check that every package rockcraft.yaml names (stage- and build-packages) is a real one.
 
     python tools/check_rock_packages.py [ROCKCRAFT_YAML]
 
@@ -31,7 +31,8 @@ def stage_packages(rockcraft: Path) -> list[str]:
     parts = (yaml.safe_load(rockcraft.read_text()) or {}).get("parts") or {}
     names: list[str] = []
     for part in parts.values():
-        _collect((part or {}).get("stage-packages") or [], names)
+        for key in ("stage-packages", "build-packages"):
+            _collect((part or {}).get(key) or [], names)
     return names
 
 

@@ -44,8 +44,6 @@ SUPER_USER = "super"
 STORAGE = "/var/lib/zookeeper"
 # The ZooKeeper server's main class (src/render.py): how its JVM is found in the pod.
 SERVER_MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
-# The rock's python3 (it runs the isolation guard; src/layout.py).
-PYTHON = "/usr/bin/python3"
 
 DEPLOY_TIMEOUT = 30 * 60  # pulls the image and starts three JVMs
 SETTLE_TIMEOUT = 10 * 60
@@ -406,20 +404,18 @@ async def wait_for_replacement(
     pytest.fail(f"pod {pod} did not come back ready within {timeout}s")
 
 
-# The PIDs of the ZooKeeper JVMs in a container, found through /proc by the rock's python3
-# (the rock has no ps): processes with the main class as an argument of its own (this
-# script only has it inside its source). A process may exit while it is being looked at.
-_SERVER_PIDS = f"""
-import os
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        with open(f"/proc/{{pid}}/cmdline", "rb") as f:
-            argv = f.read().split(b"\\0")
-    except OSError:
-        continue
-    if b"{SERVER_MAIN_CLASS}" in argv:
-        print(pid)
-"""
+# The PIDs of the ZooKeeper JVMs in a container, found through /proc with the base's sh (the
+# rock has no ps and no python): processes with the main class as an argument of its own.
+# The class name is put together at run time so that this script's own command line, which
+# spells it only in pieces, never matches. A process may exit while it is being looked at.
+_MAIN_HEAD, _MAIN_TAIL = SERVER_MAIN_CLASS.rsplit(".", 1)
+_SERVER_PIDS = (
+    f"tail={_MAIN_TAIL}; "
+    "for d in /proc/[0-9]*; do "
+    f'{{ tr "\\000" "\\n" < "$d/cmdline"; }} 2>/dev/null | grep -qx "{_MAIN_HEAD}.$tail" '
+    '&& echo "${d#/proc/}"; '
+    "done; true"
+)
 
 
 async def server_pid(ops_test: OpsTest, unit: str) -> str | None:
@@ -429,7 +425,7 @@ async def server_pid(ops_test: OpsTest, unit: str) -> str | None:
     """
     pod = unit.replace("/", "-")
     stdout = await kubectl(
-        ops_test, "exec", pod, "--container", "zookeeper", "--", PYTHON, "-c", _SERVER_PIDS
+        ops_test, "exec", pod, "--container", "zookeeper", "--", "sh", "-c", _SERVER_PIDS
     )
     pids = stdout.split()
     assert len(pids) <= 1, f"{unit} runs several ZooKeeper servers: {pids}"

@@ -233,7 +233,7 @@ def test_a_new_client_logs_in_everywhere_at_once_and_a_removed_one_nowhere(clust
     assert {unit.ordinal: unit.process.pid for unit in cluster.units.values()} == servers
 
 
-def test_the_policy_znode_is_closed_to_clients(tenants: Cluster):
+def test_the_policy_and_the_quota_tree_are_closed_to_clients(tenants: Cluster):
     intruder = tenants.credentials(INTRUDER)
     spy = sasl_client(intruder, hosts=root_hosts(intruder))
     try:
@@ -242,6 +242,9 @@ def test_the_policy_znode_is_closed_to_clients(tenants: Cluster):
             lambda: spy.exists("/zookeeper-k8s/policy", watch=lambda event: None),
             lambda: spy.set("/zookeeper-k8s/policy", b"zookeeper-k8s policy 1\n"),
             lambda: spy.get_children("/zookeeper-k8s"),
+            # ZooKeeper's quota tree, open to anyone without the extension.
+            lambda: spy.create("/zookeeper/quota/intruder", b"x"),
+            lambda: spy.set("/zookeeper/quota", b"x"),
         ):
             with pytest.raises(NoAuthError):
                 action()

@@ -35,8 +35,8 @@ import org.apache.zookeeper.proto.SetWatches2;
  *
  * <p>For a session that is not the super user:
  * <ul>
- *   <li>a request naming a path inside a client chroot the session does not own, or inside the
- *       charm's own area, is refused (NoAuth), whatever the operation: exists() and watches
+ *   <li>a request naming a path inside a client chroot the session does not own, inside the
+ *       charm's own area or inside /zookeeper/quota, is refused (NoAuth), whatever the operation: exists() and watches
  *       included, which ZooKeeper itself checks against no ACL for a missing znode;</li>
  *   <li>a request from a session logged in by SASL as a user the policy no longer lists (its
  *       relation was removed) is refused, so removal takes effect at once;</li>
@@ -60,7 +60,9 @@ public final class Gate {
     private final Map<String, String> staticUsers;
     private final List<Id> superIds;
     private final String policyPath;
-    private final String reserved;
+    // Closed to every session but super: the charm's own area, and ZooKeeper's quota tree
+    // (which ZooKeeper leaves writable by anyone).
+    private final List<String> reserved;
 
     public Gate(Supplier<Policy> policy, Map<String, String> staticUsers, List<Id> superIds, String policyPath) {
         this.policy = policy;
@@ -68,7 +70,7 @@ public final class Gate {
         this.superIds = superIds;
         this.policyPath = policyPath;
         int second = policyPath.indexOf('/', 1);
-        this.reserved = second < 0 ? policyPath : policyPath.substring(0, second);
+        this.reserved = List.of(second < 0 ? policyPath : policyPath.substring(0, second), "/zookeeper/quota");
     }
 
     /** The request frame (without its length prefix) to pass on, or null to pass it unchanged. */
@@ -286,8 +288,13 @@ public final class Gate {
         }
 
         boolean refuses(String path) {
-            if (retired || path.equals(reserved) || path.startsWith(reserved + "/")) {
+            if (retired) {
                 return true;
+            }
+            for (String area : reserved) {
+                if (path.equals(area) || path.startsWith(area + "/")) {
+                    return true;
+                }
             }
             Policy.Chroot chroot = policy.chrootOf(path);
             return chroot != null && !Policy.owns(chroot, ids);
@@ -296,7 +303,12 @@ public final class Gate {
         /** Whether a recursive watch at `path` would see into someone else's chroot. */
         boolean above(String path) {
             String prefix = path.endsWith("/") ? path : path + "/";
-            return reserved.startsWith(prefix) || policy.coversForeign(path, ids);
+            for (String area : reserved) {
+                if (area.startsWith(prefix)) {
+                    return true;
+                }
+            }
+            return policy.coversForeign(path, ids);
         }
 
         List<String> watchable(List<String> paths, boolean recursive) {
