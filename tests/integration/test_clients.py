@@ -33,7 +33,6 @@ from tests.integration.helpers import (
     deploy_zookeeper,
     digest_client,
     eventually,
-    kazoo_eventually,
     live_pod_ips,
     read_eventually,
     refused,
