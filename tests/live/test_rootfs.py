@@ -200,32 +200,34 @@ def test_zkserver_status_follows_the_server(root, server, storage, hosts, netns)
     assert "Error contacting service" in down.stdout
 
 
-def test_the_root_python_has_kazoo_and_pure_sasl(root, storage, hosts):
+def test_a_pod_process_runs_as_the_rock_user_with_the_pods_name_and_hosts(root, storage, hosts):
+    # What the process was started with is read by the process itself (/proc/self/environ);
+    # coreutils and dash are all the rock's base brings for this.
     probe = (
-        "import json, os, socket, sys, kazoo.version, puresasl\n"
-        "print(json.dumps({'kazoo': kazoo.version.__version__, 'puresasl': puresasl.__name__,\n"
-        "  'python': sys.version.split()[0], 'ids': [os.getuid(), os.getgid(), os.getgroups()],\n"
-        # What the process was started with: Python adds LC_CTYPE to os.environ itself.
-        "  'env': open('/proc/self/environ').read().split('\\0')[:-1],\n"
-        "  'hostname': socket.gethostname(), 'hosts': open('/etc/hosts').read()}))\n"
+        "id -u; id -g; id -G; tr '\\000' '\\n' < /proc/self/environ; echo --;"
+        " cat /proc/sys/kernel/hostname; echo --; cat /etc/hosts"
     )
     argv = pod_argv(
         root,
-        ["python3", "-c", probe],
+        ["/bin/sh", "-c", probe],
         storage=storage,
         hosts=hosts,
         user="zookeeper",
         hostname="zookeeper-k8s-0",
     )
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
-    seen = json.loads(done.stdout)
-    print(f"python {seen['python']}, kazoo {seen['kazoo']}")
-    assert seen["kazoo"].startswith("2.9")
-    assert seen["puresasl"] == "puresasl"
-    assert seen["ids"] == [USER_ID, USER_ID, []]
-    assert seen["env"] == [f"PATH={DEFAULT_PATH}"]
-    assert seen["hostname"] == "zookeeper-k8s-0"
-    assert "zookeeper-k8s-0.test" in seen["hosts"]
+    ids_env, name, hosts_file = done.stdout.split("--\n")
+    uid, gid, groups, *env = ids_env.splitlines()
+    assert (int(uid), int(gid), groups) == (USER_ID, USER_ID, str(USER_ID))
+    assert env == [f"PATH={DEFAULT_PATH}"]
+    assert name.strip() == "zookeeper-k8s-0"
+    assert "zookeeper-k8s-0.test" in hosts_file
+
+
+def test_the_root_carries_no_python_as_the_rock_does_not(root):
+    # The rock dropped python3 and kazoo with the guard: the extension runs in the JVM.
+    assert not (root / "usr/bin/python3").exists()
+    assert (root / "opt/zookeeper/lib/zookeeper-k8s-extension.jar").is_file()
 
 
 def test_pods_leave_the_shared_root_untouched(root, storage, hosts):
