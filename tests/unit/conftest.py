@@ -74,13 +74,20 @@ def admin_server(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def no_zookeeper_sessions(monkeypatch):
-    """A tripwire, not a fake: a unit test that makes the charm open a kazoo session would
-    otherwise wait out a connection timeout against whatever listens on 2181."""
+    """A tripwire, not a fake: a unit test that makes the charm open a kazoo session (or log
+    in as a client, admin.refusing) would otherwise wait out a connection timeout against
+    whatever listens on 2181."""
 
     def session(*args, **kwargs):
         raise AssertionError("unit tests have no ZooKeeper: the charm tried admin.session()")
 
     monkeypatch.setattr(admin, "session", session)
+
+    def refusing(*args, **kwargs):
+        raise AssertionError("unit tests have no ZooKeeper: the charm tried admin.refusing()")
+
+    # It logs in as each new client on every server, retrying for seconds.
+    monkeypatch.setattr(admin, "refusing", refusing)
 
 
 class Disk:

@@ -16,6 +16,13 @@ PROBLEMS = {
     "/zookeeper": "chroot /zookeeper lies under /zookeeper, which ZooKeeper keeps for itself",
     "/zookeeper/": "chroot /zookeeper lies under /zookeeper, which ZooKeeper keeps for itself",
     "/zookeeper/x": "chroot /zookeeper/x lies under /zookeeper, which ZooKeeper keeps for itself",
+    # The charm's own area: the extension's policy znode (it holds every client's password).
+    "/zookeeper-k8s": "chroot /zookeeper-k8s lies under /zookeeper-k8s, "
+    "which the charm keeps for itself",
+    "/zookeeper-k8s/": "chroot /zookeeper-k8s lies under /zookeeper-k8s, "
+    "which the charm keeps for itself",
+    "/zookeeper-k8s/policy": "chroot /zookeeper-k8s/policy lies under /zookeeper-k8s, "
+    "which the charm keeps for itself",
     "/a//b": "chroot '/a//b' is not a plain path",
     "/a/../b": "chroot '/a/../b' is not a plain path",
     "/a/./b": "chroot '/a/./b' is not a plain path",
@@ -41,6 +48,7 @@ def decide_one(chroot="/kafka", roles=None):
         ("/kafka/", "/kafka"),
         ("/apps/kafka", "/apps/kafka"),
         ("/zookeeper-data", "/zookeeper-data"),  # only /zookeeper itself is ZooKeeper's
+        ("/zookeeper-k8s-data", "/zookeeper-k8s-data"),  # only /zookeeper-k8s is the charm's
         ("/kafka.prod_1", "/kafka.prod_1"),
     ],
 )
@@ -265,3 +273,11 @@ def test_an_open_chroot_is_refused_to_newcomers_but_never_revokes_a_grant():
     assert decision.rejected[9] == (
         "chroot /public/other overlaps /public, open to clients without credentials"
     )
+
+
+@pytest.mark.parametrize("path", ["/zookeeper-k8s", "/zookeeper-k8s/policy"])
+def test_open_chroots_cannot_open_the_charms_own_area(path):
+    # Opened to clients without credentials, the policy znode would give away every password.
+    assert clients.open_chroot_problems([path], {}) == [
+        f"open-chroots: chroot {path} lies under /zookeeper-k8s, which the charm keeps for itself"
+    ]

@@ -49,6 +49,7 @@ from tests.unit.test_provider import (
     answer,
     client,
     endpoints,
+    parse_policy,
     run,
     with_relations,
     zk_state,
@@ -158,6 +159,7 @@ def zookeeper(monkeypatch, admin_server):
     admin_server.health = admin.Health(serving=True, mode="leader", voters=3, version=VERSION)
     fake = FakeZooKeeper()
     monkeypatch.setattr(admin, "session", fake.session)
+    monkeypatch.setattr(admin, "refusing", fake.refusing)
     return fake
 
 
@@ -256,9 +258,39 @@ def test_the_requirers_credentials_open_the_chroot_it_was_given(disk, zookeeper)
     reading = requirer_reads(V0RequirerCharm, request, provider_answers(disk, request))
 
     user, password = reading.seen["username"], reading.seen["password"]
-    chroot_acls = zookeeper.znodes[reading.seen["granted-chroot"]]
+    chroot = reading.seen["granted-chroot"]
+    chroot_acls = zookeeper.znodes[chroot]
     assert ("sasl", user) in {(acl.scheme, acl.id) for acl in chroot_acls}
     assert ("digest", clients.digest_id(user, password)) in {(a.scheme, a.id) for a in chroot_acls}
+    # The servers learn the user from the policy znode the leader wrote: the same password,
+    # and the chroot open to that user by either scheme.
+    written = parse_policy(zookeeper.policy)
+    assert written.users == {user: password}
+    perms, ids = written.chroots[chroot]
+    assert perms == "cdrw"
+    assert ids == [f"sasl:{user}", f"digest:{clients.digest_id(user, password)}"]
+    # And every server was asked to let that login in before the requirer heard of it.
+    assert ("refusing", user, chroot) in zookeeper.calls
+
+
+def test_a_requirer_is_told_nothing_until_every_server_lets_its_user_in(disk, zookeeper):
+    request = requirer_asks(V0RequirerCharm)
+    zookeeper.refusing_users = {f"relation-{RELATION_ID}": ["zookeeper-k8s-2"]}
+    held = provider_answers(disk, request)
+    early = requirer_reads(V0RequirerCharm, request, held)
+
+    assert not early.ready
+    assert early.events == []
+    assert granted_to_requirer(held) == []
+    zookeeper.refusing_users = {}
+    told = run(held, "update_status")
+    reading = requirer_reads(V0RequirerCharm, request, told, after=early)
+
+    assert reading.ready
+    assert reading.events == ["database_created"]
+    assert (
+        reading.seen["password"] == parse_policy(zookeeper.policy).users[reading.seen["username"]]
+    )
 
 
 def test_a_legacy_chroot_only_requirer_is_ready(disk, zookeeper):

@@ -1,14 +1,17 @@
 """The `zookeeper` client relation, provider side, as Juju drives the charm (ops.testing).
 
-The leader answers each client app in data_interfaces v0 terms (provider.py) and sets up its
-chroot and ACLs in ZooKeeper; every unit writes the client users into its JAAS file. There is
-no ZooKeeper here: `FakeZooKeeper` stands in for the kazoo shell (admin.session and the Admin
-it yields) and keeps a znode tree with ACLs, so tests see what ZooKeeper would end up with.
+The leader answers each client app in data_interfaces v0 terms (provider.py), sets up its
+chroot and ACLs in ZooKeeper, and writes every client's user and chroot into the server
+extension's policy znode (policy.py); no unit writes client users into any file. There is no
+ZooKeeper here: `FakeZooKeeper` stands in for the kazoo shell (admin.session and the Admin it
+yields) and for admin.refusing; it keeps a znode tree with ACLs and the policy text, so tests
+see what ZooKeeper would end up with.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 import pytest
@@ -18,10 +21,11 @@ from ops import testing
 
 import admin
 import clients
+import policy
 from clients import Acl
 from tests.unit import test_membership as membership
 from tests.unit.conftest import internal_secret
-from tests.unit.test_charm import context, make_state, member_line, peers, pod
+from tests.unit.test_charm import context, make_state, member_line, peers, pod, restarts
 from tests.unit.test_clients import PROBLEMS
 
 KAFKA_SECRETS = ["username", "password", "tls", "tls-ca", "uris"]
@@ -258,6 +262,51 @@ def password_of(state, relation_id) -> str:
     return user_secret(state, relation_id).latest_content["password"]
 
 
+@dataclasses.dataclass
+class Policy:
+    """The policy text as the extension reads it (zookeeperk8s/Policy.java)."""
+
+    users: dict[str, str]  # user -> password
+    chroots: dict[str, tuple[str, list[str]]]  # chroot -> (perms, [scheme:id, ...])
+    lines: list[str]
+
+
+def parse_policy(text: str | None) -> Policy:
+    assert text is not None, "the leader wrote no policy"
+    assert text.endswith("\n")
+    header, *lines = text[:-1].split("\n")
+    assert header == "zookeeper-k8s policy 1"
+    users, chroots = {}, {}
+    for line in lines:
+        kind, *fields = line.split("\t")
+        if kind == "user":
+            name, password = fields
+            assert name not in users
+            users[name] = password
+        else:
+            assert kind == "chroot", line
+            path, perms, *ids = fields
+            assert path not in chroots
+            chroots[path] = (perms, ids)
+    return Policy(users, chroots, lines)
+
+
+def policy_line(relation_id, perms, password) -> tuple[str, list[str]]:
+    """What the policy should say of one client's chroot: its perms, never `a`, and its
+    user by SASL and by digest (never the super user, whom the servers' JAAS knows)."""
+    user = f"relation-{relation_id}"
+    return perms.replace("a", ""), [f"sasl:{user}", f"digest:{clients.digest_id(user, password)}"]
+
+
+def written_digest(state) -> str | None:
+    raw = state.get_relation(PEER_ID).local_app_data.get("policy-digest")
+    return json.loads(raw) if raw else None
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 # -- a client asks, the leader answers -------------------------------------------------------
 
 
@@ -316,7 +365,13 @@ def test_the_leader_records_the_grant_for_every_unit(disk, zookeeper):
             "secret-id": user_secret(out, 5).id,
         }
     }
-    assert f'user_relation-5="{password_of(out, 5)}"' in jaas(disk)
+    # The user goes to the servers through the policy znode, not through any unit's files.
+    written = parse_policy(zookeeper.policy)
+    assert written.users == {"relation-5": password_of(out, 5)}
+    assert written.chroots == {"/kafka": policy_line(5, "cdr", password_of(out, 5))}
+    assert written_digest(out) == digest(zookeeper.policy)
+    assert "relation-5" not in jaas(disk)
+    assert password_of(out, 5) not in jaas(disk)
 
 
 @pytest.mark.parametrize(
@@ -361,9 +416,13 @@ def test_zookeeper_gets_the_chroot_with_the_clients_acls_after_the_root_is_locke
     out = serve(disk, client(5))
 
     acls = client_acls(5, "/kafka", "cdrwa", password_of(out, 5))
+    # The policy first (the extension closes the chroot from its first znode), then the root
+    # and the chroot, and only then the question whether every server lets the user in.
     assert zookeeper.calls == [
+        ("write_policy", zookeeper.policy),
         ("set_acls", "/", SUPER_ONLY),
         ("ensure_chroot", "/kafka", acls, SUPER_ONLY),
+        ("refusing", "relation-5", "/kafka"),
     ]
     assert zookeeper.znodes == {"/": SUPER_ONLY, "/zookeeper": list(OPEN), "/kafka": acls}
     assert zookeeper.sessions == 1
@@ -437,7 +496,8 @@ def test_a_bad_request_is_refused_and_the_leader_says_why(disk, zookeeper, case)
     assert zookeeper.calls == []
     assert zookeeper.sessions == 0
     assert zookeeper.znodes == FRESH
-    assert "relation-7" not in jaas(disk)
+    assert zookeeper.policy is None  # nothing granted, nothing ever written: no policy write
+    assert written_digest(out) is None
 
 
 def test_a_bad_request_does_not_hold_up_the_others(disk, zookeeper):
@@ -501,6 +561,183 @@ def test_a_refused_client_is_served_once_the_holder_leaves(disk, zookeeper):
     assert zookeeper.sessions - sessions == 1
 
 
+# -- the policy znode and the servers' acceptance ---------------------------------------------
+
+
+def test_a_client_is_told_nothing_while_a_server_refuses_its_user(disk, zookeeper):
+    zookeeper.refusing_users = {"relation-5": [pod(2)]}
+    held = serve(disk, client(5))
+
+    waiting = testing.WaitingStatus("relations 5: waiting for every server to accept their users")
+    assert held.unit_status == waiting
+    assert "secret-user" not in answer(held, 5)
+    assert answer(held, 5) == {}
+    user = user_secret(held, 5)
+    assert user.remote_grants == {}
+    assert tls_secret(held, 5) is None
+    # Everything else is ready: the policy names the user, the chroot is made and recorded.
+    assert parse_policy(zookeeper.policy).users == {"relation-5": password_of(held, 5)}
+    assert zookeeper.znodes["/kafka"] == client_acls(5, "/kafka", "cdrwa", password_of(held, 5))
+    assert records(held)["5"]["secret-id"] == user.id
+
+    still = run(held, "update_status")  # the server has not caught up yet
+    assert still.unit_status == waiting
+    assert answer(still, 5) == {}
+    assert user_secret(still, 5).remote_grants == {}
+
+    zookeeper.refusing_users = {}
+    calls = len(zookeeper.calls)
+    out = run(still, "update_status")
+
+    assert out.unit_status == testing.ActiveStatus("leader, 3 members")
+    assert answer(out, 5)["secret-user"] == user.id
+    assert answer(out, 5)["database"] == "/kafka"
+    assert user_secret(out, 5).remote_grants == {5: {"kafka"}}
+    assert tls_secret(out, 5).remote_grants == {5: {"kafka"}}
+    assert password_of(out, 5) == password_of(held, 5)
+    assert len(labelled(out, "zookeeper.5.user.secret")) == 1
+    # Only the question was asked again: no new chroot, no new policy.
+    assert zookeeper.calls[calls:] == [("refusing", "relation-5", "/kafka")]
+
+
+def test_a_client_a_server_refuses_does_not_hold_up_the_others(disk, zookeeper):
+    zookeeper.refusing_users = {"relation-5": [pod(1), pod(2)]}
+    out = serve(disk, client(5), client(8, {"database": "/other"}, app="other"))
+
+    assert out.unit_status == testing.WaitingStatus(
+        "relations 5: waiting for every server to accept their users"
+    )
+    assert answer(out, 5) == {}
+    assert answer(out, 8)["secret-user"] == user_secret(out, 8).id
+    assert user_secret(out, 8).remote_grants == {8: {"other"}}
+
+
+def test_a_told_client_is_not_asked_about_again(disk, zookeeper):
+    first = serve(disk, client(5))
+    # Even if a server stopped letting it in (restarted, catching up), the client already
+    # has its credentials: nothing is taken back and nothing waits.
+    zookeeper.refusing_users = {"relation-5": [pod(2)]}
+    calls = len(zookeeper.calls)
+    out = run(first, "update_status")
+
+    assert zookeeper.calls[calls:] == []
+    assert answer(out, 5) == answer(first, 5)
+    assert out.unit_status == testing.ActiveStatus("leader, 3 members")
+
+
+def test_the_policy_names_each_clients_user_and_chroot_and_never_the_super_user(disk, zookeeper):
+    out = serve(
+        disk,
+        client(5, {**KAFKA, "extra-user-roles": "cdr"}),
+        client(8, {"database": "/apps/other"}, app="other"),
+        client(11, {"database": "/legacy", "chroot-acl": "ra"}, app="legacy"),
+    )
+
+    text = zookeeper.policy
+    kafka, other, legacy = password_of(out, 5), password_of(out, 8), password_of(out, 11)
+    assert text.split("\n") == [
+        "zookeeper-k8s policy 1",
+        f"user\trelation-11\t{legacy}",
+        f"user\trelation-5\t{kafka}",
+        f"user\trelation-8\t{other}",
+        "chroot\t/apps/other\tcdrw\tsasl:relation-8\t"
+        f"digest:{clients.digest_id('relation-8', other)}",
+        f"chroot\t/kafka\tcdr\tsasl:relation-5\tdigest:{clients.digest_id('relation-5', kafka)}",
+        f"chroot\t/legacy\tr\tsasl:relation-11\tdigest:{clients.digest_id('relation-11', legacy)}",
+        "",
+    ]
+    written = parse_policy(text)
+    # The password the servers accept is the one in the client's secret.
+    assert written.users == {"relation-5": kafka, "relation-8": other, "relation-11": legacy}
+    assert written.chroots == {
+        "/kafka": policy_line(5, "cdr", kafka),
+        "/apps/other": policy_line(8, "cdrwa", other),
+        "/legacy": policy_line(11, "r", legacy),
+    }
+    # The super user is the servers' own (JAAS): never in the policy, nor its password.
+    assert "super" not in written.users
+    assert not [line for line in written.lines if "super" in line.split("\t")[1:]]
+    assert all("sasl:super" not in ids for _, ids in written.chroots.values())
+    assert "superpw" not in text
+    assert written_digest(out) == digest(text)
+    assert [c[0] for c in zookeeper.calls].count("write_policy") == 1
+
+
+@pytest.mark.parametrize("event", ["update_status", "config_changed", "changed"])
+def test_a_hook_with_nothing_new_writes_no_policy_and_opens_no_session(disk, zookeeper, event):
+    first = serve(disk, client(5), client(8, {"database": "/other"}, app="other"))
+    written, sessions, calls = zookeeper.policy, zookeeper.sessions, len(zookeeper.calls)
+    out = run(first, event, relation_id=5 if event == "changed" else None)
+
+    assert zookeeper.sessions == sessions
+    assert zookeeper.calls[calls:] == []
+    assert zookeeper.policy == written
+    assert written_digest(out) == written_digest(first) == digest(written)
+    assert records(out) == records(first)
+
+
+def test_the_empty_policy_written_when_the_last_client_leaves_is_not_rewritten(disk, zookeeper):
+    first = serve(disk, client(5))
+    out = run(first, "broken", relation_id=5)
+    assert zookeeper.policy == "zookeeper-k8s policy 1\n"
+    sessions, calls = zookeeper.sessions, len(zookeeper.calls)
+    # Juju forgets the relation once relation-broken is over (Scenario keeps it).
+    again = run(
+        dataclasses.replace(out, relations=out.relations - {out.get_relation(5)}), "update_status"
+    )
+
+    # Nothing granted now, but something was written once: the empty policy stays, unwritten.
+    assert written_digest(again) == digest("zookeeper-k8s policy 1\n")
+    assert zookeeper.calls[calls:] == []
+    assert zookeeper.sessions == sessions
+
+
+@pytest.mark.parametrize(
+    "chroot", ["/zookeeper-k8s", "/zookeeper-k8s/policy", "/zookeeper-k8s/x/y"]
+)
+def test_a_chroot_in_the_charms_own_area_is_refused(disk, zookeeper, chroot):
+    first = serve(disk, client(5))
+    written, calls = zookeeper.policy, len(zookeeper.calls)
+    out = run(with_relations(first, client(7, {"database": chroot}, app="sneaky")), relation_id=7)
+
+    assert out.unit_status == testing.BlockedStatus(
+        f"relation 7 (sneaky): chroot {chroot} lies under /zookeeper-k8s, "
+        "which the charm keeps for itself"
+    )
+    assert answer(out, 7) == {}
+    assert user_secret(out, 7) is None
+    assert set(records(out)) == {"5"}
+    assert zookeeper.policy == written
+    assert zookeeper.calls[calls:] == []
+    assert chroot not in zookeeper.znodes
+
+
+def test_a_client_relation_rolls_no_server(disk, zookeeper):
+    # Client users live in the policy znode: a client coming or going restarts nothing, on
+    # any unit (before the extension, every server's JAAS changed and the ensemble rolled).
+    steady = run(zk_state(disk), "update_status")
+    disk.age()
+    before = disk.files()
+
+    ctx = context(0)
+    joined = with_relations(steady, client(5))
+    served = ctx.run(ctx.on.relation_changed(joined.get_relation(5)), joined)
+    assert answer(served, 5)["secret-user"] == user_secret(served, 5).id
+    ctx_broken = context(0)
+    gone = ctx_broken.run(ctx_broken.on.relation_broken(served.get_relation(5)), served)
+
+    for out, run_by in ((served, ctx), (gone, ctx_broken)):
+        cluster, was = out.get_relation(PEER_ID), steady.get_relation(PEER_ID)
+        assert cluster.local_unit_data == was.local_unit_data  # running/pending config too
+        assert json.loads(cluster.local_unit_data["pending-config"]) is None
+        assert cluster.peers_data == was.peers_data
+        assert json.loads(cluster.local_app_data["restart-grant"]) is None
+        assert out.get_container("zookeeper").plan == steady.get_container("zookeeper").plan
+        assert restarts(run_by) == []
+        assert disk.files() == before
+        assert out.unit_status == testing.ActiveStatus("leader, 3 members")
+
+
 # -- relation-broken -------------------------------------------------------------------------
 
 
@@ -508,17 +745,24 @@ def test_relation_broken_locks_the_chroot_and_forgets_the_client(disk, zookeeper
     first = serve(disk, client(5))
     zookeeper.client_creates("/kafka/brokers")
     user, tls = user_secret(first, 5), tls_secret(first, 5)
-    assert 'user_relation-5="' in jaas(disk)
+    assert "relation-5" in parse_policy(zookeeper.policy).users
+    calls = len(zookeeper.calls)
     out = run(first, "broken", relation_id=5)
 
-    assert zookeeper.calls[-1] == ("set_tree_acls", "/kafka", SUPER_ONLY)
+    # In the same hook, the user leaves the policy (every server refuses it from then on)
+    # before its chroot is locked.
+    assert zookeeper.calls[calls:] == [
+        ("write_policy", "zookeeper-k8s policy 1\n"),
+        ("set_tree_acls", "/kafka", SUPER_ONLY),
+    ]
+    assert parse_policy(zookeeper.policy) == Policy({}, {}, [])
+    assert written_digest(out) == digest(zookeeper.policy)
     assert zookeeper.znodes["/kafka"] == SUPER_ONLY
     assert zookeeper.znodes["/kafka/brokers"] == SUPER_ONLY
     assert not [c for c in zookeeper.calls if c[0] == "delete_tree"]
     assert {s.id for s in out.secrets}.isdisjoint({user.id, tls.id})
     assert client_secrets(out) == []
     assert records(out) == {}
-    assert "relation-5" not in jaas(disk)
     assert "user_super=" in jaas(disk)
 
 
@@ -527,11 +771,14 @@ def test_relation_broken_deletes_the_chroot_when_configured_to(disk, zookeeper):
     zookeeper.client_creates("/kafka/brokers")
     out = run(first, "broken", relation_id=5)
 
-    assert zookeeper.calls[-1] == ("delete_tree", "/kafka")
+    assert zookeeper.calls[-2:] == [
+        ("write_policy", "zookeeper-k8s policy 1\n"),
+        ("delete_tree", "/kafka"),
+    ]
     assert zookeeper.znodes == {"/": SUPER_ONLY, "/zookeeper": list(OPEN)}
     assert client_secrets(out) == []
     assert records(out) == {}
-    assert "relation-5" not in jaas(disk)
+    assert parse_policy(zookeeper.policy).users == {}
 
 
 def test_relation_broken_leaves_the_other_clients_alone(disk, zookeeper):
@@ -544,8 +791,10 @@ def test_relation_broken_leaves_the_other_clients_alone(disk, zookeeper):
     assert zookeeper.znodes["/other"] == client_acls(
         8, "/other", "cdrwa", password_of(first, 8), app="other"
     )
-    assert f'user_relation-8="{password_of(first, 8)}"' in jaas(disk)
-    assert "relation-5" not in jaas(disk)
+    written = parse_policy(zookeeper.policy)
+    assert written.users == {"relation-8": password_of(first, 8)}
+    assert written.chroots == {"/other": policy_line(8, "cdrwa", password_of(first, 8))}
+    assert answer(out, 8) == answer(first, 8)
 
 
 def test_a_client_that_turns_its_request_bad_loses_its_grant(disk, zookeeper):
@@ -558,7 +807,7 @@ def test_a_client_that_turns_its_request_bad_loses_its_grant(disk, zookeeper):
     assert zookeeper.znodes["/kafka"] == SUPER_ONLY
     assert client_secrets(out) == []
     assert records(out) == {}
-    assert "relation-5" not in jaas(disk)
+    assert parse_policy(zookeeper.policy) == Policy({}, {}, [])
 
 
 # -- non-leaders -----------------------------------------------------------------------------
@@ -578,7 +827,7 @@ def granted_secret(relation_id, password, app="kafka"):
     )
 
 
-def test_a_non_leader_leaves_the_relation_alone_but_writes_the_client_users(
+def test_a_non_leader_leaves_the_relation_alone_and_writes_no_client_users(
     disk, zookeeper, admin_server
 ):
     admin_server.health = admin.Health(serving=True, mode="follower", voters=3, version=VERSION)
@@ -603,29 +852,48 @@ def test_a_non_leader_leaves_the_relation_alone_but_writes_the_client_users(
         assert answer(out, relation_id) == {}
     assert out.get_relation(PEER_ID).local_app_data == state.get_relation(PEER_ID).local_app_data
     assert zookeeper.sessions == 0
-    assert 'user_relation-5="kafkapw"' in jaas(disk)
-    assert 'user_relation-8="otherpw"' in jaas(disk)
-    assert "relation-9" not in jaas(disk)
+    assert zookeeper.calls == []  # no policy write, no login attempt: that is the leader's
+    assert zookeeper.policy is None
+    # Client users reach the servers only through the leader's policy znode: no unit's
+    # files hold them.
+    for path, (data, _, _) in disk.files().items():
+        for needle in (b"kafkapw", b"otherpw", b"relation-5", b"relation-8", b"relation-9"):
+            assert needle not in data, (path, needle)
+    assert 'user_super="superpw"' in jaas(disk)
 
 
-def test_a_non_leader_drops_a_user_whose_secret_is_gone(disk, zookeeper, admin_server):
+def test_a_non_leader_keeps_its_files_and_settings_as_clients_come_and_go(
+    disk, zookeeper, admin_server
+):
+    # Before the extension, every unit wrote the client users into its JAAS file, and a
+    # user whose secret was gone had to be dropped. Now no unit reads client secrets at all.
     admin_server.health = admin.Health(serving=True, mode="follower", voters=3, version=VERSION)
+    first = run(zk_state(disk, leader=False, unit_id=1), "update_status", unit_id=1)
     kafka = granted_secret(5, "kafkapw")
-    state = zk_state(
-        disk,
-        client(5),
-        leader=False,
-        unit_id=1,
-        records={
-            "5": {"app": "kafka", "chroot": "/kafka", "perms": "cdrwa", "secret-id": kafka.id},
-            "8": {"app": "gone", "chroot": "/gone", "perms": "cdrwa", "secret-id": "secret:x"},
+    cluster = first.get_relation(PEER_ID)
+    clients_now = {
+        "5": {"app": "kafka", "chroot": "/kafka", "perms": "cdrwa", "secret-id": kafka.id},
+        "8": {"app": "gone", "chroot": "/gone", "perms": "cdrwa", "secret-id": "secret:x"},
+    }
+    cluster = dataclasses.replace(
+        cluster,
+        local_app_data={
+            **cluster.local_app_data,
+            "clients": json.dumps(clients_now),
+            "policy-digest": json.dumps("0" * 64),
         },
-        secrets=[kafka],
     )
-    run(state, "update_status", unit_id=1)
+    state = with_relations(dataclasses.replace(first, secrets={*first.secrets, kafka}), cluster)
+    disk.age()
+    before = disk.files()
+    out = run(state, relation_id=PEER_ID, unit_id=1)
 
-    assert 'user_relation-5="kafkapw"' in jaas(disk)
-    assert "relation-8" not in jaas(disk)
+    assert out.unit_status == first.unit_status == testing.ActiveStatus("follower, 3 members")
+    assert disk.files() == before
+    assert out.get_relation(PEER_ID).local_unit_data == cluster.local_unit_data
+    assert out.get_container("zookeeper").plan == first.get_container("zookeeper").plan
+    assert zookeeper.sessions == 0
+    assert zookeeper.calls == []
 
 
 # -- the ensemble changes --------------------------------------------------------------------
@@ -728,15 +996,26 @@ def test_an_unreachable_zookeeper_keeps_the_hook_green_and_the_client_waiting(di
 def test_after_zookeeper_comes_back_the_client_gets_one_user_secret(disk, zookeeper):
     # Regression: the secret was added before the session opened, and the next hook added a
     # second one with the same label (real Juju: "secret with label ... already exists").
+    # The secret is made before the session on purpose (its password goes into the policy),
+    # but the failed hook shares it with nobody and the next one finds it by its label.
     zookeeper.fail = True
     failed = serve(disk, client(5))
-    assert client_secrets(failed) == []
+    (unshared,) = client_secrets(failed)
+    assert unshared.label == "zookeeper.5.user.secret"
+    assert unshared.remote_grants == {}
+    assert answer(failed, 5) == {}
+    assert records(failed) == {}
+    assert zookeeper.policy is None
     zookeeper.fail = False
     out = run(failed, relation_id=5)
 
     assert len(labelled(out, "zookeeper.5.user.secret")) == 1
+    assert user_secret(out, 5).id == unshared.id
+    assert password_of(out, 5) == unshared.latest_content["password"]
+    assert user_secret(out, 5).remote_grants == {5: {"kafka"}}
     assert answer(out, 5)["secret-user"] == user_secret(out, 5).id
     assert records(out)["5"]["secret-id"] == user_secret(out, 5).id
+    assert parse_policy(zookeeper.policy).users == {"relation-5": password_of(out, 5)}
 
 
 def test_a_failure_part_way_through_leaves_no_second_secret_behind(disk, zookeeper):
@@ -758,29 +1037,42 @@ REAL_SESSION = admin.session  # conftest swaps it for a tripwire while each test
 
 
 class FakeKazoo:
-    """kazoo's KazooClient as admin.Admin drives it: znodes with kazoo ACLs.
+    """kazoo's KazooClient as admin.Admin drives it: znodes with kazoo ACLs and data.
 
-    `broken` names a method that raises ConnectionLoss, as a dropped connection does.
+    `broken` names a method that raises ConnectionLoss, as a dropped connection does; with
+    `broken_at`, only on that path.
     """
 
     def __init__(self):
         self.nodes = {"/": list(OPEN_ACL_UNSAFE), "/zookeeper": list(OPEN_ACL_UNSAFE)}
+        self.data: dict[str, bytes] = {"/": b"", "/zookeeper": b""}
         self.broken: str | None = None
+        self.broken_at: str | None = None
         self.logins: list[str] = []
         self.closed = 0
 
     def retry(self, func, *args, **kwargs):
         return func(*args, **kwargs)
 
-    def _check(self, method):
-        if self.broken == method:
+    def _check(self, method, path=None):
+        if self.broken == method and self.broken_at in (None, path):
             raise ConnectionLoss()
 
     def create(self, path, value=b"", acl=None):
-        self._check("create")
+        self._check("create", path)
         if path in self.nodes:
             raise NodeExistsError()
         self.nodes[path] = list(acl)
+        self.data[path] = value
+
+    def get(self, path):
+        self._check("get", path)
+        return self.data[path], object()
+
+    def set(self, path, value):
+        self._check("set", path)
+        assert path in self.nodes
+        self.data[path] = value
 
     def exists(self, path):
         self._check("exists")
@@ -801,6 +1093,7 @@ class FakeKazoo:
     def delete(self, path, recursive=False):
         for node in [n for n in self.nodes if n == path or n.startswith(path + "/")]:
             del self.nodes[node]
+            self.data.pop(node, None)
 
     def stop(self):
         pass
@@ -821,6 +1114,8 @@ def kazoo(monkeypatch, admin_server):
 
     monkeypatch.setattr(admin, "session", REAL_SESSION)
     monkeypatch.setattr(admin, "_started_client", started_client)
+    # Every server lets each client in at once (admin.refusing logs in as the client itself).
+    monkeypatch.setattr(admin, "refusing", lambda hosts, user, password, chroot, **kw: [])
     return fake
 
 
@@ -836,6 +1131,28 @@ def test_zookeeper_gets_the_clients_permission_bits_and_a_closed_root(disk, kazo
         ACL(13, Id("digest", clients.digest_id("relation-5", password))),
         ACL(31, Id("sasl", "super")),
     ]
+    # The policy znode and its parent: closed to all but the super user (it holds passwords).
+    assert (
+        kazoo.nodes["/zookeeper-k8s"]
+        == kazoo.nodes["/zookeeper-k8s/policy"]
+        == [ACL(31, Id("sasl", "super"))]
+    )
+    written = parse_policy(kazoo.data["/zookeeper-k8s/policy"].decode())
+    assert written.users == {"relation-5": password}
+    assert written.chroots == {"/kafka": policy_line(5, "cdr", password)}
+    assert written_digest(out) == digest(kazoo.data["/zookeeper-k8s/policy"].decode())
+    assert answer(out, 5)["secret-user"] == user_secret(out, 5).id
+
+
+def test_the_policy_znode_is_rewritten_in_place_when_a_client_leaves(disk, kazoo):
+    first = serve(disk, client(5), client(8, {"database": "/other"}, app="other"))
+    run(first, "broken", relation_id=5)
+
+    written = parse_policy(kazoo.data[policy.ZNODE].decode())
+    assert written.users == {"relation-8": password_of(first, 8)}
+    assert set(written.chroots) == {"/other"}
+    assert kazoo.nodes[policy.ZNODE] == [ACL(31, Id("sasl", "super"))]
+    assert kazoo.nodes["/kafka"] == [ACL(31, Id("sasl", "super"))]
 
 
 def test_relation_broken_closes_the_chroot_through_kazoo(disk, kazoo):
@@ -846,14 +1163,21 @@ def test_relation_broken_closes_the_chroot_through_kazoo(disk, kazoo):
     assert kazoo.nodes["/kafka"] == kazoo.nodes["/kafka/brokers"] == [ACL(31, Id("sasl", "super"))]
 
 
-def test_a_connection_lost_mid_grant_keeps_the_hook_green(disk, kazoo):
-    kazoo.broken = "create"
+@pytest.mark.parametrize(
+    "where",
+    [pytest.param(policy.ROOT, id="writing-the-policy"), pytest.param("/kafka", id="chroot")],
+)
+def test_a_connection_lost_mid_grant_keeps_the_hook_green(disk, kazoo, where):
+    kazoo.broken, kazoo.broken_at = "create", where
     out = serve(disk, client(5))
 
     assert out.unit_status.name == "waiting"
     assert out.unit_status.message.startswith("clients wait for ZooKeeper:")
     assert answer(out, 5) == {}
-    assert client_secrets(out) == []
+    # The user secret may exist (its password went into the policy) but nobody has it.
+    assert [s.remote_grants for s in client_secrets(out)] == [{}]
+    assert records(out) == {}
+    assert written_digest(out) is None
 
 
 # -- a client moves -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import policy
 import render
 from config import parse
 from layout import K8S, Layout
@@ -19,8 +20,9 @@ SYNC_PW = "Sync5ecretPassw0rdYYYYYYYYYYYYYY"
 LOG4J = dataclasses.replace(K8S, logging="log4j")
 
 
-def creds(users=None):
-    return render.Credentials(SUPER_PW, {"sync0": SYNC_PW}, ("sync0", SYNC_PW), users=users or {})
+def creds(accepted=None):
+    """This server's credentials (accepted: the quorum users, more than one in a rotation)."""
+    return render.Credentials(SUPER_PW, accepted or {"sync0": SYNC_PW}, ("sync0", SYNC_PW))
 
 
 def zoo_cfg(layout: Layout = K8S, dynamic_file: str = DYNAMIC, **options) -> dict[str, str]:
@@ -113,6 +115,11 @@ def test_zoo_cfg_login_contexts_exist_in_jaas():
     sections = jaas_sections(render.jaas(creds()))
     assert cfg["quorum.auth.learner.saslLoginContext"] in sections
     assert cfg["quorum.auth.server.saslLoginContext"] in sections
+
+
+def test_zoo_cfg_runs_client_connections_through_the_isolating_extension():
+    assert zoo_cfg()["serverCnxnFactory"] == "org.apache.zookeeper.server.IsolatingCnxnFactory"
+    assert zoo_cfg()["serverCnxnFactory"] == policy.FACTORY
 
 
 def test_zoo_cfg_exposes_prometheus_metrics_on_k8s():
@@ -225,14 +232,17 @@ def test_jaas_has_only_the_three_sections_and_no_password_elsewhere():
     assert text.count(SYNC_PW) == 2
 
 
-def test_jaas_server_section_lists_client_users_besides_super():
-    text = render.jaas(creds(users={"app-1": "pw1"}))
-    server = entries(jaas_sections(text)["Server"])
-    assert server == {"user_super": SUPER_PW, "user_app-1": "pw1"}
+def test_jaas_holds_no_client_users_they_come_from_the_policy_znode():
+    # Client users are in the extension's policy (policy.py), which the leader writes to
+    # ZooKeeper: a client relation changes no server's files and restarts nothing.
+    assert "users" not in {field.name for field in dataclasses.fields(render.Credentials)}
+    text = render.jaas(creds({"sync0": SYNC_PW, "sync1": "Sync1"}))
+    assert entries(jaas_sections(text)["Server"]) == {"user_super": SUPER_PW}
+    assert "relation-" not in text
 
 
 def test_jaas_every_section_ends_its_options_with_one_semicolon():
-    text = render.jaas(creds(users={"a": "1", "b": "2"}))
+    text = render.jaas(creds({"sync0": SYNC_PW, "sync1": "Sync1"}))
     for name, body in jaas_sections(text).items():
         assert body.rstrip().endswith(";"), name
         assert body.count(";") == 1, name
@@ -283,6 +293,19 @@ def test_command_points_java_at_the_jaas_file_and_super_user():
     command = argv()
     assert "-Djava.security.auth.login.config=/var/lib/zookeeper/conf/jaas.conf" in command
     assert "-Dzookeeper.superUser=super" in command
+
+
+def test_command_points_the_extension_at_the_policy_znode():
+    command = argv()
+    assert "-Dzookeeperk8s.policy=/zookeeper-k8s/policy" in command
+    assert f"-D{policy.PROPERTY}={policy.ZNODE}" in command
+    # Before the main class: a JVM property, not an argument to QuorumPeerMain.
+    assert command.index(f"-D{policy.PROPERTY}={policy.ZNODE}") < command.index(render.MAIN_CLASS)
+
+
+def test_the_layer_runs_zookeeper_alone():
+    # The isolation guard is gone: the extension inside ZooKeeper enforces isolation.
+    assert list(layer()["services"]) == ["zookeeper"]
 
 
 def test_layer_carries_no_password():
