@@ -299,7 +299,7 @@ def refusing(
     password: str,
     chroot: str,
     port: int = CLIENT_PORT,
-    deadline: float = 10.0,
+    deadline: float = 5.0,
 ) -> list[str]:
     """The servers among `hosts` that do not (yet) let `user` in and show it `chroot`.
 

@@ -20,8 +20,13 @@ FACTORY = "org.apache.zookeeper.server.IsolatingCnxnFactory"
 PROPERTY = "zookeeperk8s.policy"
 
 
-def render(grants: Iterable[tuple[clients.Grant, str]]) -> str:
-    """One `user` and one `chroot` line per granted client (grant, password), sorted."""
+def render(grants: Iterable[tuple[clients.Grant, str]], closing: Iterable[str] = ()) -> str:
+    """One `user` and one `chroot` line per granted client (grant, password), sorted.
+
+    `closing`: chroots being taken back this hook, listed with no owner, so no session but
+    the super user's can touch them while their ACLs are reset (a removed client's session
+    could otherwise create a znode there that the reset has already walked past).
+    """
     users, chroots = [], []
     for grant, password in grants:
         _plain(grant.user, password, grant.chroot)
@@ -33,6 +38,11 @@ def render(grants: Iterable[tuple[clients.Grant, str]]) -> str:
                 + [f"{acl.scheme}:{acl.id}" for acl in owners]
             )
         )
+    granted = {line.split("\t")[1] for line in chroots}
+    for path in closing:
+        _plain(path)
+        if path not in granted:
+            chroots.append(f"chroot\t{path}\t")
     return "\n".join([HEADER, *sorted(users), *sorted(chroots)]) + "\n"
 
 

@@ -110,24 +110,33 @@ class Provider:
             reserved=self.reserved,
         )
         gone = [rid for rid in self.records if rid not in relations or rid in decision.rejected]
-        secrets = {
-            rid: self._user_secret(relations[rid], grant)
-            for rid, grant in decision.granted.items()
-        }
+        granted = dict(decision.granted)
+        for rid, record in self.records.items():
+            if rid not in granted and rid not in gone:
+                # Served before, and its request no longer names a chroot: it keeps what it
+                # has (a client clearing its databag is not a removal).
+                granted[rid] = clients.Grant(rid, record.app, record.chroot, record.perms)
+        secrets = {rid: self._user_secret(relations[rid], grant) for rid, grant in granted.items()}
         # The policy first: from this write on, every server refuses the users of relations
         # that are gone and closes each new chroot from its first znode.
         text = policy.render(
-            (grant, secrets[rid][1]["password"]) for rid, grant in decision.granted.items()
+            ((grant, secrets[rid][1]["password"]) for rid, grant in granted.items()),
+            closing=[self.records[rid].chroot for rid in gone]
+            + [
+                self.records[rid].chroot  # a client that moved: its old chroot is taken back
+                for rid, grant in granted.items()
+                if rid in self.records and self.records[rid].chroot != grant.chroot
+            ],
         )
         digest = hashlib.sha256(text.encode()).hexdigest()
-        if digest != self.policy_digest and (decision.granted or self.policy_digest):
+        if digest != self.policy_digest and (granted or self.policy_digest):
             self.zookeeper().write_policy(text)
             self.policy_digest = digest
         # Revoke before granting: a chroot given up this hook may be the one a newcomer gets.
         for relation_id in gone:
             self._revoke(relation_id)
         waiting = []
-        for relation_id, grant in decision.granted.items():
+        for relation_id, grant in granted.items():
             secret, content = secrets[relation_id]
             if not self._grant(relations[relation_id], grant, secret, content):
                 waiting.append(relation_id)

@@ -67,7 +67,7 @@ def zoo_cfg(
         # requireClientAuthScheme alone does not enforce on 3.8; enforce.auth does.
         "authProvider.sasl": SASL_PROVIDER,
         # Off only when the admin opted chroots in for clients that cannot authenticate:
-        # then ACLs (root and every client chroot closed, the guard) keep them there.
+        # then ACLs (root and every client chroot closed) and the extension keep them there.
         "enforce.auth.enabled": str(enforce_auth).lower(),
         "enforce.auth.schemes": "sasl,digest",
         "quorum.auth.enableSasl": "true",

@@ -7,11 +7,11 @@ import subprocess
 import threading
 
 import pytest
-from extension import build
 from kazoo.exceptions import NoAuthError
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, Permissions
 
 from clients import digest_id
+from extension import build
 from layout import ZK_HOME
 from tests.live.cluster import Cluster, pod_name
 from tests.live.rootfs import EXTENSION_JAR, ensure_root
@@ -212,14 +212,18 @@ def test_a_new_client_logs_in_everywhere_at_once_and_a_removed_one_nowhere(clust
                 client.create(f"/{login.__name__}-{ordinal}", b"x")
             finally:
                 closing(client)
-    kept = sasl_client(creds)
+    kept = [sasl_client(creds), digest_client(creds)]
 
     cluster.unrelate(30)
     try:
-        with pytest.raises(DENIED):
-            kept.get("/sasl_client-0")  # its live session too: refused from the removal on
+        for session_kept in kept:  # its live sessions too: refused from the removal on
+            with pytest.raises(DENIED):
+                session_kept.get("/sasl_client-0")
+            with pytest.raises(DENIED):
+                session_kept.create("/after-removal", b"x")
     finally:
-        closing(kept)
+        for session_kept in kept:
+            closing(session_kept)
     for ordinal in sorted(cluster.units):
         only = f"{pod_name(ordinal)}:2181/app"
         for login in (sasl_client, digest_client):

@@ -271,6 +271,10 @@ class Policy:
     lines: list[str]
 
 
+# The policy while /kafka is taken back: listed with no owner, closed to all but super.
+KAFKA_CLOSING = "zookeeper-k8s policy 1\nchroot\t/kafka\t\n"
+
+
 def parse_policy(text: str | None) -> Policy:
     assert text is not None, "the leader wrote no policy"
     assert text.endswith("\n")
@@ -676,18 +680,22 @@ def test_a_hook_with_nothing_new_writes_no_policy_and_opens_no_session(disk, zoo
     assert records(out) == records(first)
 
 
-def test_the_empty_policy_written_when_the_last_client_leaves_is_not_rewritten(disk, zookeeper):
+def test_the_policy_left_when_the_last_client_leaves_is_written_once_more_then_left(
+    disk, zookeeper
+):
     first = serve(disk, client(5))
     out = run(first, "broken", relation_id=5)
-    assert zookeeper.policy == "zookeeper-k8s policy 1\n"
-    sessions, calls = zookeeper.sessions, len(zookeeper.calls)
+    assert zookeeper.policy == KAFKA_CLOSING
     # Juju forgets the relation once relation-broken is over (Scenario keeps it).
-    again = run(
-        dataclasses.replace(out, relations=out.relations - {out.get_relation(5)}), "update_status"
-    )
+    gone = dataclasses.replace(out, relations=out.relations - {out.get_relation(5)})
 
-    # Nothing granted now, but something was written once: the empty policy stays, unwritten.
+    # The next hook drops the taken-back chroot (its ACLs are the super user's by now)...
+    again = run(gone, "update_status")
+    assert zookeeper.policy == "zookeeper-k8s policy 1\n"
     assert written_digest(again) == digest("zookeeper-k8s policy 1\n")
+    # ...and from then on an idle hook writes nothing and opens no session.
+    sessions, calls = zookeeper.sessions, len(zookeeper.calls)
+    run(again, "update_status")
     assert zookeeper.calls[calls:] == []
     assert zookeeper.sessions == sessions
 
@@ -750,12 +758,13 @@ def test_relation_broken_locks_the_chroot_and_forgets_the_client(disk, zookeeper
     out = run(first, "broken", relation_id=5)
 
     # In the same hook, the user leaves the policy (every server refuses it from then on)
-    # before its chroot is locked.
+    # and its chroot stays listed with no owner while it is locked: no session but super's
+    # can create anything there that the lock would walk past.
     assert zookeeper.calls[calls:] == [
-        ("write_policy", "zookeeper-k8s policy 1\n"),
+        ("write_policy", KAFKA_CLOSING),
         ("set_tree_acls", "/kafka", SUPER_ONLY),
     ]
-    assert parse_policy(zookeeper.policy) == Policy({}, {}, [])
+    assert parse_policy(zookeeper.policy) == Policy({}, {"/kafka": ("", [])}, ["chroot\t/kafka\t"])
     assert written_digest(out) == digest(zookeeper.policy)
     assert zookeeper.znodes["/kafka"] == SUPER_ONLY
     assert zookeeper.znodes["/kafka/brokers"] == SUPER_ONLY
@@ -771,10 +780,7 @@ def test_relation_broken_deletes_the_chroot_when_configured_to(disk, zookeeper):
     zookeeper.client_creates("/kafka/brokers")
     out = run(first, "broken", relation_id=5)
 
-    assert zookeeper.calls[-2:] == [
-        ("write_policy", "zookeeper-k8s policy 1\n"),
-        ("delete_tree", "/kafka"),
-    ]
+    assert zookeeper.calls[-2:] == [("write_policy", KAFKA_CLOSING), ("delete_tree", "/kafka")]
     assert zookeeper.znodes == {"/": SUPER_ONLY, "/zookeeper": list(OPEN)}
     assert client_secrets(out) == []
     assert records(out) == {}
@@ -793,7 +799,10 @@ def test_relation_broken_leaves_the_other_clients_alone(disk, zookeeper):
     )
     written = parse_policy(zookeeper.policy)
     assert written.users == {"relation-8": password_of(first, 8)}
-    assert written.chroots == {"/other": policy_line(8, "cdrwa", password_of(first, 8))}
+    assert written.chroots == {
+        "/other": policy_line(8, "cdrwa", password_of(first, 8)),
+        "/kafka": ("", []),  # taken back: no owner
+    }
     assert answer(out, 8) == answer(first, 8)
 
 
@@ -807,7 +816,8 @@ def test_a_client_that_turns_its_request_bad_loses_its_grant(disk, zookeeper):
     assert zookeeper.znodes["/kafka"] == SUPER_ONLY
     assert client_secrets(out) == []
     assert records(out) == {}
-    assert parse_policy(zookeeper.policy) == Policy({}, {}, [])
+    assert parse_policy(zookeeper.policy).users == {}
+    assert parse_policy(zookeeper.policy).chroots == {"/kafka": ("", [])}
 
 
 # -- non-leaders -----------------------------------------------------------------------------
@@ -1150,7 +1160,8 @@ def test_the_policy_znode_is_rewritten_in_place_when_a_client_leaves(disk, kazoo
 
     written = parse_policy(kazoo.data[policy.ZNODE].decode())
     assert written.users == {"relation-8": password_of(first, 8)}
-    assert set(written.chroots) == {"/other"}
+    assert written.chroots["/kafka"] == ("", [])  # taken back: no owner
+    assert set(written.chroots) == {"/other", "/kafka"}
     assert kazoo.nodes[policy.ZNODE] == [ACL(31, Id("sasl", "super"))]
     assert kazoo.nodes["/kafka"] == [ACL(31, Id("sasl", "super"))]
 
