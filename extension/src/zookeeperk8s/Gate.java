@@ -56,6 +56,8 @@ import org.apache.zookeeper.proto.SetWatches2;
  */
 public final class Gate {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Gate.class);
+
     private final Supplier<Policy> policy;
     private final Map<String, String> staticUsers;
     private final List<Id> superIds;
@@ -73,7 +75,10 @@ public final class Gate {
         this.reserved = List.of(second < 0 ? policyPath : policyPath.substring(0, second), "/zookeeper/quota");
     }
 
-    /** The request frame (without its length prefix) to pass on, or null to pass it unchanged. */
+    /**
+     * The request frame (without its length prefix) to pass on, or null to pass it unchanged.
+     * A request it cannot read is refused (fails closed), never passed on unjudged.
+     */
     public byte[] filter(List<Id> ids, byte[] frame) throws IOException {
         for (Id id : ids) {
             if (superIds.contains(id)) {
@@ -81,6 +86,15 @@ public final class Gate {
             }
         }
         int xid = ByteBuffer.wrap(frame, 0, 4).getInt();
+        try {
+            return judge(ids, xid, frame);
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("refusing an unreadable request (xid {}): {}", xid, e.toString());
+            return refusal(xid);
+        }
+    }
+
+    private byte[] judge(List<Id> ids, int xid, byte[] frame) throws IOException {
         int type = ByteBuffer.wrap(frame, 4, 4).getInt();
         Policy current = policy.get();
         Session session = new Session(current, ids, retired(current, ids));

@@ -23,6 +23,7 @@ import org.apache.zookeeper.data.Id;
  * zookeeper-k8s policy 1
  * user    relation-7    PASSWORD
  * chroot  /app          cdrw    sasl:relation-7    digest:relation-7:HASH
+ * chroot  /gone
  * </pre>
  */
 public final class Policy {
@@ -66,7 +67,8 @@ public final class Policy {
             String[] fields = line.split("\t", -1);
             if (fields[0].equals("user") && fields.length == 3) {
                 users.put(fields[1], fields[2]);
-            } else if (fields[0].equals("chroot") && fields.length >= 4 && fields[1].startsWith("/")) {
+            } else if (fields[0].equals("chroot") && fields.length >= 3 && fields[1].startsWith("/")) {
+                // No owners: a chroot being taken back, closed to every session but super.
                 List<Id> owners = new ArrayList<>();
                 for (int i = 3; i < fields.length; i++) {
                     owners.add(id(fields[i]));

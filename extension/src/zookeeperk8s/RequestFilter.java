@@ -10,8 +10,6 @@ import org.apache.zookeeper.ZooDefs.OpCode;
 import org.apache.zookeeper.data.Id;
 import org.apache.zookeeper.server.ServerCnxn;
 import org.apache.zookeeper.server.command.FourLetterCommands;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Sits in each client connection's Netty pipeline just before ZooKeeper's own handler (after
@@ -26,7 +24,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class RequestFilter extends ChannelInboundHandlerAdapter {
 
-    private static final Logger LOG = LoggerFactory.getLogger(RequestFilter.class);
     private final Gate gate;
     private final AttributeKey<? extends ServerCnxn> connection;
     private ByteBuf pending;
@@ -68,13 +65,18 @@ public final class RequestFilter extends ChannelInboundHandlerAdapter {
             }
             ByteBuf next = connected ? judged(ctx, start, length) : null;
             if (next == null) {
-                next = pending.retainedSlice(start, 4 + length);
+                // A copy, never a slice: ZooKeeper keeps what it cannot process yet (a
+                // throttled connection) while this buffer is compacted under it.
+                next = pending.copy(start, 4 + length);
             }
             pending.readerIndex(start + 4 + length);
             connected = true;
             ctx.fireChannelRead(next);
         }
-        if (pending != null) {
+        if (pending != null && !pending.isReadable()) {
+            pending.release();
+            pending = null;
+        } else if (pending != null) {
             pending.discardSomeReadBytes();
         }
     }
@@ -91,15 +93,7 @@ public final class RequestFilter extends ChannelInboundHandlerAdapter {
         List<Id> ids = cnxn.getAuthInfo();
         byte[] frame = new byte[length];
         pending.getBytes(start + 4, frame);
-        byte[] rewritten;
-        try {
-            rewritten = gate.filter(ids, frame);
-        } catch (java.io.IOException | RuntimeException e) {
-            // A request the extension cannot read is one ZooKeeper cannot read either: it
-            // closes the connection for it. Pass it on so that happens as it would without us.
-            LOG.debug("unreadable request from {}: {}", ctx.channel().remoteAddress(), e.toString());
-            return null;
-        }
+        byte[] rewritten = gate.filter(ids, frame);
         if (rewritten == null) {
             return null;
         }
