@@ -56,7 +56,7 @@ bench: root
 	$(PY) bench/bootstrap.py
 	$(PY) bench/scale.py
 	$(PY) bench/hooks.py
-	$(PY) bench/guard.py
+	$(PY) bench/extension.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
