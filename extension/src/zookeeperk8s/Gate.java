@@ -18,16 +18,24 @@ import org.apache.zookeeper.data.ACL;
 import org.apache.zookeeper.data.Id;
 import org.apache.zookeeper.proto.AddWatchRequest;
 import org.apache.zookeeper.proto.CheckVersionRequest;
+import org.apache.zookeeper.proto.CheckWatchesRequest;
 import org.apache.zookeeper.proto.CreateRequest;
 import org.apache.zookeeper.proto.CreateTTLRequest;
 import org.apache.zookeeper.proto.DeleteRequest;
+import org.apache.zookeeper.proto.ExistsRequest;
+import org.apache.zookeeper.proto.GetACLRequest;
+import org.apache.zookeeper.proto.GetAllChildrenNumberRequest;
+import org.apache.zookeeper.proto.GetChildren2Request;
 import org.apache.zookeeper.proto.GetChildrenRequest;
 import org.apache.zookeeper.proto.GetDataRequest;
+import org.apache.zookeeper.proto.GetEphemeralsRequest;
 import org.apache.zookeeper.proto.MultiHeader;
+import org.apache.zookeeper.proto.RemoveWatchesRequest;
 import org.apache.zookeeper.proto.SetACLRequest;
 import org.apache.zookeeper.proto.SetDataRequest;
-import org.apache.zookeeper.proto.SetWatches;
 import org.apache.zookeeper.proto.SetWatches2;
+import org.apache.zookeeper.proto.SetWatches;
+import org.apache.zookeeper.proto.SyncRequest;
 
 /**
  * Decides, for one client request as it arrives, whether it goes to ZooKeeper as sent,
@@ -144,26 +152,39 @@ public final class Gate {
                     session.watchable(request.getPersistentRecursiveWatches(), true));
                 return kept.equals(request) ? null : frame(frame, kept);
             }
-            case OpCode.delete:
-            case OpCode.exists:
-            case OpCode.getData:
-            case OpCode.setData:
-            case OpCode.getACL:
-            case OpCode.getChildren:
-            case OpCode.sync:
-            case OpCode.getChildren2:
-            case OpCode.check:
-            case OpCode.checkWatches:
-            case OpCode.removeWatches:
             case OpCode.deleteContainer:
-            case OpCode.getEphemerals:
-            case OpCode.getAllChildrenNumber:
-                // Each of these requests begins with the path it names.
-                return session.refuses(in.readString("path")) ? refusal(xid) : null;
-            default:
-                return null; // ping, auth, sasl, closeSession, reconfig, whoAmI: no client path
+                return refusal(xid); // ZooKeeper's own container cleanup, never a client's
+            default: {
+                Supplier<Record> record = PATH_FIRST.get(type);
+                if (record == null) {
+                    return null; // ping, auth, sasl, closeSession, reconfig, whoAmI: no client path
+                }
+                // The whole record, so that a request cut short is refused like any other;
+                // its path is the field it begins with.
+                read(in, record.get());
+                String path = BinaryInputArchive.getArchive(
+                    new ByteArrayInputStream(frame, 8, frame.length - 8)).readString("path");
+                return session.refuses(path) ? refusal(xid) : null;
+            }
         }
     }
+
+    /** The requests that name one path, as their first field. */
+    private static final Map<Integer, Supplier<Record>> PATH_FIRST = Map.ofEntries(
+        Map.entry(OpCode.delete, DeleteRequest::new),
+        Map.entry(OpCode.exists, ExistsRequest::new),
+        Map.entry(OpCode.getData, GetDataRequest::new),
+        Map.entry(OpCode.setData, SetDataRequest::new),
+        Map.entry(OpCode.getACL, GetACLRequest::new),
+        Map.entry(OpCode.getChildren, GetChildrenRequest::new),
+        Map.entry(OpCode.sync, SyncRequest::new),
+        Map.entry(OpCode.getChildren2, GetChildren2Request::new),
+        Map.entry(OpCode.check, CheckVersionRequest::new),
+        Map.entry(OpCode.checkWatches, CheckWatchesRequest::new),
+        Map.entry(OpCode.removeWatches, RemoveWatchesRequest::new),
+        Map.entry(OpCode.getEphemerals, GetEphemeralsRequest::new),
+        Map.entry(OpCode.getAllChildrenNumber, GetAllChildrenNumberRequest::new));
+
 
     private byte[] multi(Session session, int xid, byte[] frame, BinaryInputArchive in) throws IOException {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(frame.length + 64);

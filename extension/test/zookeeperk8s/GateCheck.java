@@ -960,12 +960,9 @@ public final class GateCheck {
                 }
             }
         });
-        // Gate reads only the path of these requests, so a frame cut after a path it allows
-        // passes unread: against Gate.filter's own contract ("a request it cannot read is
-        // refused"). ZooKeeper then fails to read it itself (MarshallingError), so nothing
-        // leaks, but the extension does not fail closed here. Kept failing until Gate reads
-        // the whole record.
-        check("KNOWN GAP truncated path-only requests cut after an allowed path (getData, exists, setData,"
+        // Gate reads the whole record of these requests, not only the path they begin with:
+        // a frame cut after a path it allows is refused too (it fails closed).
+        check("truncated path-only requests cut after an allowed path (getData, exists, setData,"
               + " delete, getChildren, getChildren2, check, checkWatches, removeWatches): refused", () -> {
             List<String> passedThrough = new ArrayList<>();
             for (PathRequest request : PATH_REQUESTS) {
