@@ -88,6 +88,7 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         super().__init__(framework)
         self._held: str | None = None  # why membership could not converge this hook
         self._blocked: str | None = None  # a user error found while reconciling
+        self._left_out = False  # this server was left out of the config it runs (a joiner)
         self._session: contextlib.ExitStack | None = None  # the hook's one admin session
         self._admin: admin.Admin | None = None
         self.workload = Workload(self.unit.get_container(CONTAINER), self.layout)
@@ -210,6 +211,9 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         layer = render.pebble_layer(inputs.config, self.layout)
         desired = self._write_files(inputs, dynamic_file, layer)
         me = inputs.peers.load(ClusterUnitData, self.unit)
+        if self._left_out:
+            self.workload.restart()  # a non-voter: nobody depends on it
+            self._left_out = False
         if not self.workload.running():
             # Nothing to roll: a stopped server starts with the new settings.
             self.workload.apply_layer(layer)
@@ -714,13 +718,22 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         current = render.parse_properties(on_disk or "").get("dynamicConfigFile")
         have_current = bool(current) and self.workload.exists(current)
         if have_current and (self._votes(inputs) or self.workload.running()):
-            return current
+            if self._votes(inputs) or myid(self.ordinal) in self._ids_in(current):
+                return current
+            # A joiner whose server ZooKeeper left out: it synced as an observer, then the
+            # leader committed a config that added another joiner without it, and a server
+            # outside its own config never serves again. It votes nowhere: start it afresh.
+            logger.warning("this server was left out of the ensemble's config; restarting it")
+            self._left_out = True
         me = self._server(self.ordinal, Role.PARTICIPANT if self._votes(inputs) else Role.OBSERVER)
         others = tuple(s for s in published.servers if s.id != me.id)
         path = str(self.layout.conf_dir / START_DYNAMIC_FILE)
         self.workload.ensure_dirs()
         self.workload.write(path, EnsembleConfig((*others, me)).render())
         return path
+
+    def _ids_in(self, dynamic_file: str) -> frozenset[int]:
+        return EnsembleConfig.parse(self.workload.read(dynamic_file) or "").ids
 
     def _write_files(self, inputs: Inputs, dynamic_file: str, layer: dict) -> str:
         """Write what differs; return the fingerprint of what a (re)started server reads.

@@ -343,6 +343,56 @@ def test_a_unit_added_earlier_restarts_from_zookeepers_own_config(disk, admin_se
     assert not (disk / "conf/zoo.cfg.dynamic").exists()
 
 
+def joiner_running_with(disk, admin_server, ctx, servers: str) -> testing.State:
+    """unit/3 started as an observer of the three published members; then ZooKeeper sent it
+    a new committed config (`servers`) and rewrote its zoo.cfg to point there."""
+    admin_server.health = admin.Health(serving=True, mode="observer", voters=3)
+    out = ctx.run(ctx.on.config_changed(), follower_state(disk, internal_secret_without_label()))
+    assert workload(out).service_statuses == SERVING
+    versioned = f"{K8S.zoo_cfg}.dynamic.300000002"
+    (disk / versioned).write_text(servers + "version=300000002\n")
+    zoo_cfg = (disk / "conf/zoo.cfg").read_text()
+    (disk / "conf/zoo.cfg").write_text(
+        re.sub(r"^dynamicConfigFile=.*$", f"dynamicConfigFile={versioned}", zoo_cfg, flags=re.M)
+    )
+    return out
+
+
+def test_a_joiner_left_out_of_the_config_it_runs_starts_again_as_an_observer(
+    disk, admin_server, monkeypatch
+):
+    """The leader committed a config that added another joiner without unit/3 (it had not
+    synced yet), and ZooKeeper sent unit/3 that config: a server outside its own config never
+    serves again, so its charm restarts it with a fresh start file (it votes nowhere)."""
+    ctx = context(3)
+    left_out = member_line(0) + member_line(1) + member_line(2) + member_line(4)
+    state = joiner_running_with(disk, admin_server, ctx, left_out)
+    admin_server.health = admin.NOT_RUNNING  # LOOKING, outside its own config
+    monkeypatch.setattr(charm, "JOIN_SYNC_TIMEOUT", 0)  # no time to give it to sync here
+    ctx.run(ctx.on.update_status(), state)
+
+    assert restarts(ctx) == ["restarting zookeeper"]
+    zoo_cfg = (disk / "conf/zoo.cfg").read_text()
+    assert re.findall(r"^dynamicConfigFile=(.*)$", zoo_cfg, flags=re.M) == [
+        f"{K8S.conf_dir}/zoo.cfg.dynamic"
+    ]
+    assert (disk / "conf/zoo.cfg.dynamic").read_text() == "".join(map(member_line, range(3))) + (
+        f"server.4={pod(3)}:2888:3888:observer;0.0.0.0:2181\n"
+    )
+
+
+def test_a_joiner_in_the_config_it_runs_is_left_running(disk, admin_server):
+    ctx = context(3)
+    with_it = "".join(map(member_line, range(3))) + (
+        f"server.4={pod(3)}:2888:3888:observer;0.0.0.0:2181\n"
+    )
+    state = joiner_running_with(disk, admin_server, ctx, with_it)
+    ctx.run(ctx.on.update_status(), state)
+
+    assert restarts(ctx) == []
+    assert "zoo.cfg.dynamic.300000002" in (disk / "conf/zoo.cfg").read_text()
+
+
 # -- config-changed --------------------------------------------------------------------------
 
 
