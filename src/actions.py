@@ -34,8 +34,14 @@ class ActionsMixin:
             }
         )
 
-    def _leader_action_inputs(self, event: ops.ActionEvent, verb: str) -> Inputs | None:
-        """Inputs for an action that changes the whole ensemble, or fail it saying why."""
+    def _leader_action_inputs(
+        self, event: ops.ActionEvent, verb: str, resumes_halted: bool = False
+    ) -> Inputs | None:
+        """Inputs for an action that changes the whole ensemble, or fail it saying why.
+
+        resumes_halted: the action may run while a roll is halted by a unit whose restart
+        failed (the restart action: it is the way out that unit's status names).
+        """
         if not self.unit.is_leader():
             event.fail(f"run this on the leader unit: juju run {self.app.name}/leader {verb}")
             return None
@@ -44,9 +50,12 @@ class ActionsMixin:
             event.fail(f"not now: {inputs.message}")
             return None
         views = self._views(inputs, inputs.peers.load(ClusterUnitData, self.unit))
+        halted = any(v.failed_config for v in views.values())
         busy = inputs.cluster.restart_grant is not None or any(
             v.pending_config for v in views.values()
         )
+        if resumes_halted and halted and not inputs.cluster.rotation:
+            busy = False
         if busy or inputs.cluster.rotation or inputs.secret.super_password_previous:
             event.fail(
                 "a rolling restart or password rotation is under way; "
@@ -79,10 +88,13 @@ class ActionsMixin:
         )
 
     def _on_restart(self, event: ops.ActionEvent) -> None:
-        inputs = self._leader_action_inputs(event, "restart")
+        inputs = self._leader_action_inputs(event, "restart", resumes_halted=True)
         if inputs is None:
             return
+        # New settings for every unit (the generation is part of them): a unit whose restart
+        # failed tries again, and the halted roll goes on from there.
         inputs.cluster.restart_generation += 1
+        inputs.cluster.restart_grant = None
         inputs.peers.save(inputs.cluster, self.app)
         self._reconcile()
         event.set_results({"restarting": "every unit, one at a time; watch juju status"})

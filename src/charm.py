@@ -211,6 +211,10 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         layer = render.pebble_layer(inputs.config, self.layout)
         desired = self._write_files(inputs, dynamic_file, layer)
         me = inputs.peers.load(ClusterUnitData, self.unit)
+        if me.failed_config == desired and self.health.serving:
+            # It came back after all, later than the roll waited: it runs these settings.
+            me.running_config, me.running_jaas = desired, self._jaas_fingerprint(inputs)
+            me.failed_config = None
         if self._left_out:
             self.workload.restart()  # a non-voter: nobody depends on it
             self._left_out = False
@@ -233,8 +237,8 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             self._await_sync()
         me.state = MemberState.SERVING if self.health.serving else MemberState.STARTED
         me.mode = self.health.mode
-        if me.failed_config != desired or (self.health.serving and not me.pending_config):
-            me.failed_config = None  # new settings to try, or the server came back after all
+        if me.failed_config != desired:
+            me.failed_config = None  # new settings to try
         self._save_unit(inputs.peers, me)
         if self.unit.is_leader():
             self._converge(inputs)

@@ -40,9 +40,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from extension import build as extension_build
 from tools import debian_archive
 
+from extension import build as extension_build
 from layout import JAVA_HOME, STORAGE, ZK_HOME
 
 REPO = Path(__file__).resolve().parents[2]

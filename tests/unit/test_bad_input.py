@@ -167,3 +167,34 @@ def test_actions_before_the_ensemble_exists_fail_clearly(disk, action):
 
 def test_the_table_has_at_least_twenty_rows():
     assert len(CONFIG) + len(SYSTEM_USERS) + len(ACTIONS) + 2 >= 20
+
+
+def halted(state):
+    """unit/1's restart failed: it keeps the settings it could not come back with, and the
+    leader granted nobody else (the roll is halted there)."""
+    relation = dataclasses.replace(
+        peers(state),
+        peers_data={
+            1: {
+                "state": json.dumps("started"),
+                "pending-config": '"x"',
+                "failed-config": '"x"',
+            }
+        },
+    )
+    return dataclasses.replace(state, relations={relation})
+
+
+def test_the_restart_action_resumes_a_roll_halted_by_a_failed_restart(disk, steady):
+    """The failed unit's status says "fix the cause, then run the restart action": the
+    action must then be accepted, not refused because a roll is under way."""
+    state = halted(steady)
+    ctx = context(0)
+    out = ctx.run(ctx.on.action("restart"), state)
+
+    assert ctx.action_results == {"restarting": "every unit, one at a time; watch juju status"}
+    data = peers(out).local_app_data
+    before = peers(state).local_app_data
+    assert json.loads(data["restart-generation"]) == json.loads(
+        before.get("restart-generation", "0")
+    ) + 1

@@ -691,3 +691,24 @@ def test_a_new_check_and_a_new_setting_in_one_hook_still_restart(ctx, disk, depl
     assert "exec" in plan(out)["checks"]["zookeeper-ready"]
     assert "tickTime=3000\n" in (disk / "conf/zoo.cfg").read_text()
     assert restarts(ctx) == ["restarting zookeeper"]
+
+
+def test_a_server_that_comes_back_after_the_roll_gave_up_is_no_longer_blocked(
+    ctx, disk, deployed, admin_server, monkeypatch
+):
+    """The roll waits restart_timeout for a restarted server; one that comes back later runs
+    the new settings all the same: its next hook says so instead of staying blocked."""
+    monkeypatch.setattr(charm.ZooKeeperCharm, "restart_timeout", 0.0)
+    synced = iter([True])  # in sync before the restart; not back after it
+    monkeypatch.setattr(admin, "quorum_synced", lambda hosts, voters: next(synced, False))
+    admin_server.health = admin.NOT_RUNNING
+    failed = ctx.run(ctx.on.config_changed(), with_config(deployed, tick_time=3000))
+    assert failed.unit_status.name == "blocked"
+    assert failed.unit_status.message.startswith("restart failed: ")
+
+    admin_server.health = admin.Health(serving=True, mode="leader", voters=3)
+    monkeypatch.setattr(admin, "quorum_synced", lambda hosts, voters: True)
+    back = ctx.run(ctx.on.update_status(), failed)
+
+    assert back.unit_status == testing.ActiveStatus("leader, 3 members")
+    assert restarts(ctx) == ["restarting zookeeper"]  # the one restart, not another
