@@ -122,7 +122,10 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         ):
             framework.observe(event, self._on_teardown)
         framework.observe(self.on[PEER].relation_departed, self._on_peer_departed)
+        framework.observe(self.on.secret_remove, self._on_secret_remove)
+        framework.observe(self.on.secret_expired, self._on_secret_expired)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
+        framework.observe(self.on.collect_app_status, self._on_collect_app_status)
         framework.observe(self.on.get_super_password_action, self._on_get_super_password)
         framework.observe(self.on.rotate_passwords_action, self._on_rotate_passwords)
         framework.observe(self.on.restart_action, self._on_restart)
@@ -790,6 +793,46 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         self._save_unit(peers, me.model_copy(update={"state": state}))
 
     # -- status ---------------------------------------------------------------------------
+
+    def _on_secret_remove(self, event: ops.SecretRemoveEvent) -> None:
+        """No one tracks this revision of a secret we own any more (a rotated password, a
+        client's user secret before its endpoints changed): drop it, do not keep it around."""
+        event.remove_revision()
+
+    def _on_secret_expired(self, event: ops.SecretExpiredEvent) -> None:
+        # The charm sets no expiry on its secrets: an expiry is someone else's doing.
+        logger.warning(
+            "secret %s revision %s expired; the charm sets no expiry and keeps using it",
+            event.secret.id or event.secret.label,
+            event.revision,
+        )
+
+    def _on_collect_app_status(self, event: ops.CollectStatusEvent) -> None:
+        """What `juju status` shows for the application (the leader's view)."""
+        inputs = self.inputs
+        if isinstance(inputs, ops.StatusBase):
+            event.add_status(inputs)
+            return
+        if self._blocked:
+            event.add_status(ops.BlockedStatus(self._blocked))
+        if self._held:
+            event.add_status(ops.WaitingStatus(self._held))
+        published = inputs.published
+        if published is None:
+            event.add_status(ops.WaitingStatus("the ensemble is forming"))
+            return
+        voters, planned = len(published.voters), self.app.planned_units()
+        if voters != planned:
+            event.add_status(
+                ops.MaintenanceStatus(f"{voters} voting members, moving to {planned}")
+            )
+        clients_served = len(inputs.cluster.clients)
+        event.add_status(
+            ops.ActiveStatus(
+                f"{voters} voting members, {clients_served} client app"
+                + ("" if clients_served == 1 else "s")
+            )
+        )
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         inputs = self.inputs

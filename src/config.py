@@ -31,7 +31,8 @@ class CharmConfig(pydantic.BaseModel):
     autopurge_snap_retain_count: int = pydantic.Field(3, ge=3, le=100, strict=True)
     delete_client_data: bool = pydantic.Field(False, strict=True)
     open_chroots: str = pydantic.Field("", max_length=4096)
-    system_users: str | None = pydantic.Field(None, pattern=r"^secret:[a-z0-9]+$")
+    # Juju gives a secret's URI as secret:<id> or, qualified by model, secret://<uuid>/<id>.
+    system_users: str | None = pydantic.Field(None, pattern=r"^secret:(//[0-9a-f-]+/)?[a-z0-9]+$")
 
     @property
     def open_chroot_list(self) -> list[str]:

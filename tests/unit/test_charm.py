@@ -712,3 +712,46 @@ def test_a_server_that_comes_back_after_the_roll_gave_up_is_no_longer_blocked(
 
     assert back.unit_status == testing.ActiveStatus("leader, 3 members")
     assert restarts(ctx) == ["restarting zookeeper"]  # the one restart, not another
+
+
+# -- secrets and the application's status ----------------------------------------------------
+
+
+def test_a_secret_revision_nobody_tracks_is_removed(ctx, deployed):
+    """Every rotation (and every scale, for a client's user secret) makes a revision; Juju
+    tells the owner once no one tracks an old one, and the charm drops it."""
+    secret = the_secret(deployed)
+    ctx.run(ctx.on.secret_remove(secret, revision=3), deployed)
+
+    assert ctx.removed_secret_revisions == [3]
+
+
+def test_an_expired_secret_changes_nothing(ctx, disk, deployed):
+    secret = the_secret(deployed)
+    disk.age()
+    before = disk.files()
+    out = ctx.run(ctx.on.secret_expired(secret, revision=1), deployed)
+
+    assert ctx.removed_secret_revisions == []
+    assert disk.files() == before
+    assert out.unit_status == testing.ActiveStatus("leader, 3 members")
+
+
+def test_the_application_status_says_how_many_vote_and_how_many_clients(ctx, deployed):
+    out = ctx.run(ctx.on.update_status(), deployed)
+
+    assert out.app_status == testing.ActiveStatus("3 voting members, 0 client apps")
+
+
+def test_the_application_status_shows_a_scale_under_way(ctx, deployed):
+    out = ctx.run(ctx.on.update_status(), dataclasses.replace(deployed, planned_units=5))
+
+    assert out.app_status == testing.MaintenanceStatus("3 voting members, moving to 5")
+
+
+def test_the_application_status_carries_what_blocks_the_leader(ctx, deployed):
+    out = ctx.run(ctx.on.config_changed(), with_config(deployed, tick_time=99))
+
+    assert out.app_status == testing.BlockedStatus(
+        "invalid config: tick-time must be between 100 and 60000"
+    )

@@ -138,11 +138,26 @@ def test_parsed_config_cannot_be_changed_afterwards():
         config.tick_time = 5
 
 
-@pytest.mark.parametrize("value", ["not-a-secret", "secret:", "secret:UPPER", ""])
+@pytest.mark.parametrize(
+    "value",
+    ["not-a-secret", "secret:", "secret:UPPER", "", "secret://", "secret://model/", "secret:/x"],
+)
 def test_system_users_must_be_a_secret_id(value):
     with pytest.raises(InvalidConfigError) as error:
         parse({"system-users": value})
     assert str(error.value) == "system-users must be a secret ID (secret:...) from juju add-secret"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "secret:d1n5hhfmp25c77f4slv0",
+        # The model-qualified form `juju secrets --format yaml` and some tools print.
+        "secret://8a3e2f1c-1b2d-4e5f-9a8b-7c6d5e4f3a2b/d1n5hhfmp25c77f4slv0",
+    ],
+)
+def test_system_users_takes_both_forms_of_a_secret_uri(uri):
+    assert parse({"system-users": uri}).system_users == uri
 
 
 def test_system_users_takes_a_secret_id():
