@@ -195,6 +195,7 @@ def test_the_restart_action_resumes_a_roll_halted_by_a_failed_restart(disk, stea
     assert ctx.action_results == {"restarting": "every unit, one at a time; watch juju status"}
     data = peers(out).local_app_data
     before = peers(state).local_app_data
-    assert json.loads(data["restart-generation"]) == json.loads(
-        before.get("restart-generation", "0")
-    ) + 1
+    assert (
+        json.loads(data["restart-generation"])
+        == json.loads(before.get("restart-generation", "0")) + 1
+    )
