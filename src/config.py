@@ -61,6 +61,8 @@ def _describe(error: dict) -> str:
         return f"{option} must be one of {ctx.get('expected', '')}".replace("'", "")
     if kind.startswith("int"):
         return f"{option} must be a whole number"
+    if kind == "string_too_long":
+        return f"{option} must be at most {ctx.get('max_length')} characters long"
     if kind.startswith("string_pattern"):
         return f"{option} must be a secret ID (secret:...) from juju add-secret"
     if kind.startswith("string"):

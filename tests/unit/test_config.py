@@ -164,3 +164,46 @@ def test_system_users_takes_a_secret_id():
     assert parse({"system-users": "secret:d1n5hhfmp25c77f4slv0"}).system_users == (
         "secret:d1n5hhfmp25c77f4slv0"
     )
+
+
+# -- open-chroots ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "paths"),
+    [
+        ("", []),
+        ("/public", ["/public"]),
+        ("/public,/legacy-app", ["/public", "/legacy-app"]),
+        (" /public , /legacy-app ,", ["/public", "/legacy-app"]),  # spaces and a trailing comma
+        (",, ,", []),
+    ],
+)
+def test_open_chroots_is_a_comma_separated_list(value, paths):
+    assert parse({"open-chroots": value}).open_chroot_list == paths
+
+
+def test_open_chroots_up_to_4096_characters_is_accepted():
+    value = ",".join(["/p" + "x" * 97] * 41)[:4096]
+    assert len(value) == 4096
+    assert parse({"open-chroots": value}).open_chroots == value
+
+
+def test_open_chroots_over_4096_characters_names_the_limit_not_the_type():
+    with pytest.raises(InvalidConfigError) as error:
+        parse({"open-chroots": "/a" * 2048 + "/"})
+    assert str(error.value) == "open-chroots must be at most 4096 characters long"
+
+
+@pytest.mark.parametrize("value", [5, None, ["/public"]])
+def test_open_chroots_that_is_not_text_says_so(value):
+    with pytest.raises(InvalidConfigError) as error:
+        parse({"open-chroots": value})
+    assert str(error.value) == "open-chroots must be text"
+
+
+@pytest.mark.parametrize("value", [5, ["secret:abc"]])
+def test_system_users_that_is_not_text_says_so(value):
+    with pytest.raises(InvalidConfigError) as error:
+        parse({"system-users": value})
+    assert str(error.value) == "system-users must be text"
