@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # the server extension in it (javac; extension/build.py).
 APT_PACKAGES := iproute2 debootstrap openjdk-17-jdk-headless
 
-.PHONY: test demo deps venv root lint unit live integration bench clean
+.PHONY: test demo deps venv root lint unit live integration bench mutation clean
 
 test: deps venv lint unit live
 
@@ -58,5 +58,16 @@ bench: root
 	$(PY) bench/hooks.py
 	$(PY) bench/extension.py
 
+# Mutation testing of the pure modules (pyproject.toml's [tool.mutmut] names them): mutmut
+# runs the unit tests against each mutant in a copy of the tree (mutants/), then
+# tools/mutation_report.py prints the score per module and overall, and each survivor that
+# tools/mutation_equivalents.md does not explain. Not part of `make test`: it takes about
+# MUTATION_TIME on the 2-core machine. Always a fresh run (a stale mutants/ could keep
+# results from before a test changed); `$(VENV)/bin/mutmut run` alone resumes one.
+mutation: venv
+	rm -rf mutants
+	$(VENV)/bin/mutmut run
+	$(PY) tools/mutation_report.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache mutants
