@@ -1,6 +1,8 @@
 """Password rotation cases the mutation run showed untested (make mutation)."""
 
-from rotation import advance, credentials, start
+import pytest
+
+from rotation import advance, credentials, password_problem, start
 from state import InternalSecret, RotationPhase
 
 SECRET = InternalSecret(super_password="super-old", sync_password="sync-old", sync_user="sync4")
@@ -53,3 +55,27 @@ def test_rotating_both_keeps_the_previous_super_password_through_the_quorum_phas
     assert switch.phase is RotationPhase.SWITCH
     assert switch.secret.super_password_previous is None
     assert switch.secret.sync_password_next == "sync-new"
+
+
+def test_a_next_password_without_a_phase_yet_changes_nothing_the_servers_run():
+    # The leader started a quorum rotation: a new secret revision (with the next password)
+    # and, in peer data, the ACCEPT phase. A unit that reads the secret first and the peer
+    # data before the change must keep running what it runs: one quorum user.
+    secret, _ = start(SECRET, {"sync"}, "unused", "sync-new")
+    creds = credentials(secret, 4, None)
+
+    assert creds.quorum_accepted == {"sync4": "sync-old"}
+    assert creds.quorum_learner == ("sync4", "sync-old")
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["12345678", "a" * 128, "XX-marks-the-spot-XX", "with-dashes_and.dots!"],
+)
+def test_passwords_at_the_limits_or_with_any_other_character_are_accepted(password):
+    assert password_problem(password) is None
+
+
+@pytest.mark.parametrize("password", ['has"double', "has space", "new\nline"])
+def test_double_quotes_and_any_white_space_are_refused(password):
+    assert password_problem(password) == "must not contain quotes, backslashes or white space"
