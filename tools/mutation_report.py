@@ -55,6 +55,8 @@ def _functions(path: pathlib.Path) -> dict[str, ast.FunctionDef]:
             for inner in node.body:
                 if isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef):
                     found[f"ǁ{node.name}ǁ{inner.name}"] = inner
+                    # mutmut's copies of a method carry the class in their own name.
+                    found.setdefault(inner.name, inner)
     return found
 
 
