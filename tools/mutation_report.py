@@ -75,7 +75,9 @@ def describe(module_path: pathlib.Path, mutants_path: pathlib.Path, names: list[
     for name in names:
         mangled, _, _ = name.rpartition(".")[2].partition("__mutmut_")
         orig_name, mutant_name = f"{mangled}__mutmut_orig", name.rpartition(".")[2]
-        function = mangled.removeprefix("x_").replace("xǁ", "").replace("ǁ", ".")
+        # x_name for a function, xǁClassǁname for a method.
+        method = mangled.startswith("xǁ")
+        function = mangled[2:].replace("ǁ", ".") if method else mangled.removeprefix("x_")
         if orig_name not in defs or mutant_name not in defs:
             out[name] = {"function": function, "line": None, "original": "?", "mutant": "?"}
             continue
@@ -89,8 +91,7 @@ def describe(module_path: pathlib.Path, mutants_path: pathlib.Path, names: list[
             first = i1 if first is None else first
             removed += before[i1:i2]
             added += after[j1:j2]
-        # x_name for a function, xǁClassǁname for a method.
-        src_def = originals.get(mangled[1:] if "ǁ" in mangled else mangled[2:])
+        src_def = originals.get(mangled[1:] if method else mangled[2:])
         line = None
         if src_def is not None and first is not None:
             line = src_def.lineno + first
@@ -142,8 +143,17 @@ def _matches(row: dict, module: str, info: dict) -> bool:
     )
 
 
-def report(modules: list[str], mutants_dir: pathlib.Path, out=sys.stdout, err=sys.stderr) -> dict:
-    equivalents = read_equivalents()
+def report(
+    modules: list[str],
+    mutants_dir: pathlib.Path,
+    *,
+    root: pathlib.Path = ROOT,
+    equivalents_file: pathlib.Path = EQUIVALENTS,
+    out=sys.stdout,
+    err=sys.stderr,
+) -> dict:
+    """Print the score lines to `out` and the unexplained survivors to `err`; return the total."""
+    equivalents = read_equivalents(equivalents_file)
     used, unexplained = set(), []
     total = {"module": "TOTAL", "mutants": 0, "killed": 0, "survived": 0, "equivalent": 0}
     total["not_checked"] = 0
@@ -159,7 +169,7 @@ def report(modules: list[str], mutants_dir: pathlib.Path, out=sys.stdout, err=sy
         skipped = [n for n, c in codes.items() if c in SKIPPED]
         unchecked = [n for n in survived if codes[n] is None]
         checked = len(codes) - len(skipped) - len(unchecked)
-        infos = describe(ROOT / module_file, mutants_dir / module_file, survived)
+        infos = describe(root / module_file, mutants_dir / module_file, survived)
         equivalent = []
         for name in survived:
             info = infos[name]
