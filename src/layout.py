@@ -19,6 +19,9 @@ LOG_DIR = PurePosixPath("/var/log/zookeeper")
 JAVA_HOME = "/usr/lib/jvm/java-21-openjdk-amd64"
 USER = "zookeeper"
 GROUP = "zookeeper"
+# The rock's base (ubuntu@24.04) brings these; the health check needs nothing else.
+BASH = "/bin/bash"
+TIMEOUT = "/usr/bin/timeout"
 
 CLIENT_PORT = 2181
 SECURE_CLIENT_PORT = 2182
@@ -58,11 +61,6 @@ class Layout:
     @property
     def java(self) -> str:
         return f"{self.java_home}/bin/java"
-
-    @property
-    def status_script(self) -> str:
-        # ZooKeeper's own status probe: exits non-zero unless the server is serving.
-        return f"{self.zk_home}/bin/zkServer.sh"
 
     @property
     def conf_dir(self) -> PurePosixPath:

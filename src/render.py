@@ -10,8 +10,11 @@ import policy
 from config import CharmConfig
 from layout import (
     ADMIN_PORT,
+    BASH,
+    CLIENT_PORT,
     METRICS_PORT,
     SUPER_USER,
+    TIMEOUT,
     Layout,
 )
 
@@ -164,7 +167,8 @@ def command(config: CharmConfig, layout: Layout) -> str:
     return shlex.join([*argv, str(layout.zoo_cfg)])
 
 
-def pebble_layer(config: CharmConfig, layout: Layout) -> dict:
+def pebble_layer(config: CharmConfig, layout: Layout, address: str | None = None) -> dict:
+    """The workload's layer; `address` is the unit's own (what zoo_cfg gets), for the check."""
     service = {
         "override": "replace",
         "summary": "Apache ZooKeeper server",
@@ -183,25 +187,53 @@ def pebble_layer(config: CharmConfig, layout: Layout) -> dict:
                 "period": "30s",
                 "timeout": "15s",
                 "threshold": 3,
-                "exec": health_check(layout),
+                "exec": health_check(layout, address),
             }
         },
     }
 
 
-def health_check(layout: Layout) -> dict:
+# Seconds one check may take, connect included: a hung server whose accept queue is full
+# leaves connect() retrying for minutes. Well inside the layer's own 15 s timeout.
+CHECK_TIMEOUT_SECONDS = 5
+# Bash builtins only (its /dev/tcp redirection, printf, read): the check starts no process
+# but bash itself. $1 and $2 are the host and port. The reply is read to its end, which
+# ZooKeeper marks by closing the connection after a four-letter word; it serves only if one
+# line is `Mode: ...`; mode and reply start empty, as Pebble hands the check its own
+# environment. One line without single quotes, so `pebble plan` shows it plainly.
+SRVR_PROBE = "; ".join(
+    (
+        '{ exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null '
+        '|| { echo "nothing answers on $1:$2"; exit 1; }',
+        "mode= reply=",
+        "printf srvr >&3",
+        "while read -r line <&3 || [[ -n $line ]]; do [[ $line == Mode:* ]] && mode=$line; "
+        'reply+=" $line"; done',
+        "[[ -n $mode ]] && exit 0",
+        'echo "not serving on $1:$2:${reply:- no answer}"',
+        "exit 1",
+    )
+)
+
+
+def health_check(layout: Layout, address: str | None = None) -> dict:
     """An exec check that fails unless the server is serving clients.
 
     The admin server answers /commands/ruok with HTTP 200 even while the server is not
     serving (3.8 and 3.9 alike; the error is only in the JSON body), so an HTTP check would
-    pass on a member that lost quorum. zkServer.sh status asks `srvr` and fails unless it
-    reports a Mode.
+    pass on a member that lost quorum. `srvr` on the client port answers with a `Mode:` line
+    only while the server serves ("This ZooKeeper instance is not currently serving
+    requests" otherwise); the check asks it with bash's /dev/tcp, at the address the charm
+    reaches its own server at, and starts no JVM (zkServer.sh status started one per run).
+
+    `address` is the unit's own address; only a layout that binds per unit needs it, the
+    Kubernetes one reaches its server on 127.0.0.1 whatever it is.
     """
-    check = {
-        "command": shlex.join([layout.status_script, "status", str(layout.zoo_cfg)]),
-        # zkServer.sh creates ZOO_LOG_DIR first; its default is under root's /opt/zookeeper.
-        "environment": {"JAVA_HOME": layout.java_home, "ZOO_LOG_DIR": str(layout.log_dir)},
-    }
+    if address is None and layout.per_unit_bind:
+        raise ValueError("a layout that binds per unit needs the unit's address for its check")
+    host = layout.local_host(address or "")
+    argv = [TIMEOUT, str(CHECK_TIMEOUT_SECONDS), BASH, "-c", SRVR_PROBE, CHECK, host]
+    check: dict = {"command": shlex.join([*argv, str(CLIENT_PORT)])}
     if layout.user:
         check |= {"user": layout.user, "group": layout.group}
     return check

@@ -9,14 +9,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import resource
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from layout import JAVA_HOME, STORAGE, ZK_HOME
+import render
+from layout import JAVA_HOME, K8S, STORAGE, ZK_HOME
 from tests.live.cluster import deadline_poll
 from tests.live.rootfs import DEFAULT_PATH, USER_ID, ZK_VERSION, ensure_root, pod_argv
 
@@ -198,6 +204,137 @@ def test_zkserver_status_follows_the_server(root, server, storage, hosts, netns)
     down = status(root, storage, hosts, netns)
     assert down.returncode != 0, down.stdout + down.stderr
     assert "Error contacting service" in down.stdout
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process's children that have been waited for, user and system."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def health_check(root, storage, hosts, netns, tracer=()) -> subprocess.CompletedProcess:
+    """The charm's Pebble check, run in the pod as Pebble runs it.
+
+    `seconds` is its wall time and `cpu` the CPU time of every process of the run (the
+    pod's setup, about 50 ms, included).
+    """
+    spec = render.health_check(K8S)
+    argv = pod_argv(
+        root,
+        shlex.split(spec["command"]),
+        storage=storage,
+        hosts=hosts,
+        netns=netns,
+        user=spec["user"],
+        group=spec["group"],
+        env=spec.get("environment", {}),
+    )
+    start, cpu = time.monotonic(), cpu_seconds()
+    done = subprocess.run([*tracer, *argv], capture_output=True, text=True, timeout=60)
+    done.seconds, done.cpu = time.monotonic() - start, cpu_seconds() - cpu
+    return done
+
+
+# A client port that answers as a server that is not serving would, in the pod's namespace.
+FAKE_PORT = """
+import socket, sys, time
+answer = sys.argv[1].encode()
+with socket.create_server(("127.0.0.1", 2181)) as server:
+    print("listening", flush=True)
+    while True:
+        peer, _ = server.accept()
+        peer.recv(4)
+        if answer == b"hang":
+            time.sleep(60)
+        peer.sendall(answer)
+        peer.close()
+"""
+
+
+@contextlib.contextmanager
+def fake_client_port(netns: str, answer: str):
+    process = subprocess.Popen(
+        ["nsenter", f"--net=/run/netns/{netns}", sys.executable, "-c", FAKE_PORT, answer],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline() == "listening\n"
+        yield
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_the_health_check_follows_the_server_quietly_and_starts_no_jvm(
+    root, server, storage, hosts, netns
+):
+    deadline_poll(lambda: serving(server, netns), 60, "srvr to answer")
+
+    up = health_check(root, storage, hosts, netns)
+    assert (up.returncode, up.stdout, up.stderr) == (0, "", "")
+    # No JVM: zkServer.sh status cost 0.5-0.6 s of CPU here (a JVM start), this check about
+    # 45 ms, nearly all of it the pod's setup (/bin/true in the pod: about 40 ms). CPU, not
+    # wall: the old check took under 1 s of wall too, and wall time swings with the load.
+    assert up.cpu < 0.25, up.cpu
+
+    stop(server)
+    down = health_check(root, storage, hosts, netns)
+    assert (down.returncode, down.stdout, down.stderr) == (
+        1,
+        "nothing answers on 127.0.0.1:2181\n",
+        "",
+    )
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_the_health_check_executes_bash_and_nothing_else(root, server, storage, hosts, netns):
+    deadline_poll(lambda: serving(server, netns), 60, "srvr to answer")
+    trace = storage.parent / "exec.trace"
+    strace = ("strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", str(trace))
+
+    done = health_check(root, storage, hosts, netns, tracer=strace)
+    assert (done.returncode, done.stderr) == (0, "")
+    programs = re.findall(r'^\d+ +execve\("([^"]+)"', trace.read_text(), flags=re.MULTILINE)
+    # Everything up to chroot sets the pod up; from there on, what Pebble would run.
+    in_pod = programs[programs.index(shutil.which("chroot") or "/usr/sbin/chroot") + 1 :]
+    assert in_pod == ["/usr/bin/setpriv", "/usr/bin/timeout", "/bin/bash"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(
+            "This ZooKeeper instance is not currently serving requests\n", id="not-serving"
+        ),
+        pytest.param("srvr is not executed because it is not in the whitelist.\n", id="whitelist"),
+        pytest.param("Zookeeper version: 3.9.3\nNode count: 5", id="no-mode-line"),
+        pytest.param("", id="closed-at-once"),
+    ],
+)
+def test_the_health_check_fails_on_any_answer_without_a_mode_line(
+    root, storage, hosts, netns, answer
+):
+    with fake_client_port(netns, answer):
+        done = health_check(root, storage, hosts, netns)
+    assert (done.returncode, done.stderr) == (1, "")
+    assert done.stdout.startswith("not serving on 127.0.0.1:2181:")
+    assert " ".join(answer.split()) in done.stdout
+
+
+def test_the_health_check_passes_on_a_mode_line_even_without_a_final_newline(
+    root, storage, hosts, netns
+):
+    with fake_client_port(netns, "Zxid: 0x100000002\nMode: follower"):
+        done = health_check(root, storage, hosts, netns)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_a_hung_server_fails_the_health_check_within_its_timeout(root, storage, hosts, netns):
+    with fake_client_port(netns, "hang"):
+        done = health_check(root, storage, hosts, netns)
+    assert (done.returncode, done.stderr) == (124, "")  # coreutils timeout's own status
+    assert render.CHECK_TIMEOUT_SECONDS <= done.seconds < render.CHECK_TIMEOUT_SECONDS + 2
 
 
 def test_a_pod_process_runs_as_the_rock_user_with_the_pods_name_and_hosts(root, storage, hosts):

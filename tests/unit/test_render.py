@@ -315,23 +315,88 @@ def test_layer_carries_no_password():
     assert "environment" not in layer()["services"]["zookeeper"]
 
 
-def test_health_check_is_zkserver_status_not_http():
+def check_argv(layout: Layout = K8S, address: str | None = None) -> list[str]:
+    return shlex.split(render.health_check(layout, address)["command"])
+
+
+def test_health_check_asks_srvr_of_its_own_server_with_bash_not_http():
     checks = layer()["checks"]
     assert list(checks) == ["zookeeper-ready"]
     check = checks["zookeeper-ready"]
     assert check["level"] == "ready"
     assert "http" not in check
     assert "tcp" not in check
+    # coreutils' timeout around bash: all the rock's base needs to have.
     assert shlex.split(check["exec"]["command"]) == [
-        "/opt/zookeeper/bin/zkServer.sh",
-        "status",
-        "/var/lib/zookeeper/conf/zoo.cfg",
+        "/usr/bin/timeout",
+        "5",
+        "/bin/bash",
+        "-c",
+        render.SRVR_PROBE,
+        "zookeeper-ready",  # $0
+        "127.0.0.1",  # $1: where the charm reaches its own server on Kubernetes
+        "2181",  # $2: the client port, where four-letter words are answered
     ]
-    assert check["exec"]["environment"] == {
-        "JAVA_HOME": "/usr/lib/jvm/java-21-openjdk-amd64",
-        "ZOO_LOG_DIR": "/var/log/zookeeper",
-    }
     assert check["exec"]["user"] == "zookeeper"
+    assert check["exec"]["group"] == "zookeeper"
+    # Nothing to configure: no JAVA_HOME, no log directory for a script to create.
+    assert "environment" not in check["exec"]
+
+
+def test_health_check_starts_no_jvm():
+    command = layer()["checks"]["zookeeper-ready"]["exec"]["command"]
+    for jvm in ("java", "zkServer", "zkCli", "/opt/zookeeper", "/usr/lib/jvm"):
+        assert jvm not in command
+    # Only bash builtins: what bash runs is the probe, and the probe names no program.
+    probe = render.SRVR_PROBE
+    assert "/dev/tcp/$1/$2" in probe
+    words = {word for statement in re.split(r"[;{}|&]+", probe) for word in statement.split()}
+    assert not {word for word in words if word.startswith("/") and word != "/dev/null"}
+    assert not {"nc", "python3", "curl", "cat", "grep", "timeout"} & words
+
+
+def test_health_check_asks_a_word_zoo_cfg_allows_and_requires_a_mode_line():
+    probe = render.SRVR_PROBE
+    assert "printf srvr >&3" in probe
+    assert "srvr" in zoo_cfg()["4lw.commands.whitelist"].split(",")
+    # A server that does not serve answers srvr without a Mode line; the probe needs one.
+    assert "[[ $line == Mode:* ]] && mode=$line" in probe
+    assert "[[ -n $mode ]] && exit 0" in probe
+    assert probe.endswith("exit 1")
+    # The environment Pebble passes cannot preset the answer.
+    assert probe.index("mode= reply=") < probe.index("printf srvr")
+
+
+def test_health_check_is_one_plain_line():
+    # Shown by `pebble plan` and parsed by Pebble's shlex: no newline, no nested quotes.
+    assert "\n" not in render.SRVR_PROBE
+    assert "'" not in render.SRVR_PROBE
+
+
+def test_health_check_gives_up_before_pebble_does():
+    check = layer()["checks"]["zookeeper-ready"]
+    assert check["timeout"] == "15s"
+    assert check_argv()[:2] == ["/usr/bin/timeout", "5"]
+    assert render.CHECK_TIMEOUT_SECONDS < 15
+
+
+def test_health_check_on_k8s_reaches_the_server_on_loopback_whatever_the_address():
+    assert check_argv(K8S, ADDRESS)[-2:] == ["127.0.0.1", "2181"]
+    assert check_argv(K8S)[-2:] == ["127.0.0.1", "2181"]
+
+
+def test_health_check_on_a_per_unit_bind_layout_reaches_the_units_own_address():
+    loopback = dataclasses.replace(K8S, per_unit_bind=True)
+    layer_check = render.pebble_layer(parse({}), loopback, "127.0.0.3")["checks"]
+    assert shlex.split(layer_check["zookeeper-ready"]["exec"]["command"])[-2:] == [
+        "127.0.0.3",
+        "2181",
+    ]
+    # The same host the charm's own admin sessions use, and the admin server binds to.
+    assert check_argv(loopback, ADDRESS)[-2] == loopback.local_host(ADDRESS)
+    assert check_argv(loopback, ADDRESS)[-2] == zoo_cfg(loopback)["admin.serverAddress"]
+    with pytest.raises(ValueError, match="address"):
+        render.health_check(loopback)
 
 
 def test_layer_without_a_user_runs_as_pebbles_default():
