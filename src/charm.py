@@ -211,7 +211,7 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             self._report(inputs.peers, MemberState.WAITING)
             return
         self.workload.ensure_dirs()
-        layer = render.pebble_layer(inputs.config, self.layout)
+        layer = render.pebble_layer(inputs.config, self.layout, self.address)
         desired = self._write_files(inputs, dynamic_file, layer)
         me = inputs.peers.load(ClusterUnitData, self.unit)
         if me.failed_config == desired and self.health.serving:
