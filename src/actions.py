@@ -77,7 +77,6 @@ class ActionsMixin:
         self._store_secret(secret)
         inputs.cluster.rotation = phase
         inputs.peers.save(inputs.cluster, self.app)
-        self.__dict__.pop("inputs", None)
         self._reconcile()
         event.set_results(
             {

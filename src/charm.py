@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import logging
 import time
@@ -47,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 # The dynamic file the charm writes to start a server; ZooKeeper writes the versioned ones.
 START_DYNAMIC_FILE = "zoo.cfg.dynamic"
+# Passes of one reconcile at most: a pass that changed shared state (a new password to roll
+# with) is followed by one over a fresh snapshot.
+MAX_PASSES = 3
 # A joiner syncs in seconds; past this the leader adds it on a later hook.
 JOIN_SYNC_TIMEOUT = 60.0
 # A server with this many requests queued is struggling; say so in its status.
@@ -89,6 +91,9 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         self._held: str | None = None  # why membership could not converge this hook
         self._blocked: str | None = None  # a user error found while reconciling
         self._left_out = False  # this server was left out of the config it runs (a joiner)
+        self._inputs: Inputs | ops.StatusBase | None = None
+        self._health: admin.Health | None = None
+        self._again = False  # a duty changed what this pass's snapshot says: pass again
         self._session: contextlib.ExitStack | None = None  # the hook's one admin session
         self._admin: admin.Admin | None = None
         self.workload = Workload(self.unit.get_container(CONTAINER), self.layout)
@@ -134,10 +139,13 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
 
     # -- inputs -------------------------------------------------------------------------
 
-    @functools.cached_property
+    @property
     def inputs(self) -> Inputs | ops.StatusBase:
-        """_gather() once per hook (reconcile and collect-status both need it)."""
-        return self._gather()
+        """This pass's snapshot of the hook's inputs, gathered once per pass (reconcile and
+        collect-status both need it); a pass that changed shared state starts a new one."""
+        if self._inputs is None:
+            self._inputs = self._gather()
+        return self._inputs
 
     def _gather(self) -> Inputs | ops.StatusBase:
         """Read the world; a status says why reconcile cannot go on yet."""
@@ -165,18 +173,36 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         except (ops.SecretNotFoundError, ops.ModelError):
             return None
 
-    @functools.cached_property
+    @property
     def health(self) -> admin.Health:
-        """One probe of this unit's admin server per hook."""
+        """This unit's server as its admin server last said (one probe until asked again)."""
+        if self._health is None:
+            self._health = self._probe()
+        return self._health
+
+    def _probe(self) -> admin.Health:
         if not self.workload.reachable or not self.workload.running():
             return admin.NOT_RUNNING
         return admin.probe(self.layout.local_host(self.address))
 
+    def _probe_again(self) -> admin.Health:
+        """After something that changes it (a restart, a wait for sync)."""
+        self._health = None
+        return self.health
+
     # -- reconcile ----------------------------------------------------------------------
 
     def _reconcile(self, _: ops.EventBase | None = None) -> None:
+        """Passes of the one reconcile, each over a fresh snapshot, until one changes no
+        shared state the next would read differently (bounded: no recursion)."""
         try:
-            self._reconcile_once()
+            for _ in range(MAX_PASSES):
+                self._inputs, self._health = None, None
+                self._held = self._blocked = None
+                self._again = False
+                self._reconcile_once()
+                if not self._again:
+                    break
         finally:
             self._close_zookeeper()
 
@@ -235,7 +261,7 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         if me.pending_config and inputs.cluster.restart_grant == self.ordinal:
             self._restart(inputs, layer, me, desired)
             me.pending_config = desired if me.running_config != desired else None
-        self.__dict__.pop("health", None)
+        self._probe_again()
         if not self._votes(inputs) and not self.health.serving:
             self._await_sync()
         me.state = MemberState.SERVING if self.health.serving else MemberState.STARTED
@@ -263,8 +289,7 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         self.workload.restart()
         deadline = time.monotonic() + self.restart_timeout
         while time.monotonic() < deadline:
-            self.__dict__.pop("health", None)
-            if self.health.serving and admin.quorum_synced(hosts, voters):
+            if self._probe_again().serving and admin.quorum_synced(hosts, voters):
                 me.running_config, me.failed_config = desired, None
                 me.running_jaas = self._jaas_fingerprint(inputs)
                 return
@@ -416,8 +441,7 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         logger.info("rotating the super password to the one in system-users")
         rotated, _ = rotation.start(secret, {"super"}, password, "")
         self._store_secret(rotated)
-        self.__dict__.pop("inputs", None)
-        self._reconcile()
+        self._again = True  # the next pass rolls with the new password
 
     def kubernetes(self):
         """The lightkube shell (a method, so that tests can hand in a fake)."""
@@ -616,8 +640,7 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         """A joiner syncs in seconds: wait for it here so the leader can add it at once."""
         deadline = time.monotonic() + JOIN_SYNC_TIMEOUT
         while self.workload.running() and time.monotonic() < deadline:
-            self.__dict__.pop("health", None)
-            if self.health.serving:
+            if self._probe_again().serving:
                 return
             time.sleep(0.5)
 
