@@ -36,7 +36,10 @@ class CharmConfig(pydantic.BaseModel):
 
     @property
     def open_chroot_list(self) -> list[str]:
-        return [p.strip() for p in self.open_chroots.split(",") if p.strip()]
+        """The listed paths, without trailing slashes: ZooKeeper has no znode "/a/" (ACLs set
+        or reset under a path written so would reach nothing), and "/a/" is the same as "/a"."""
+        paths = (p.strip() for p in self.open_chroots.split(","))
+        return [p.rstrip("/") or "/" for p in paths if p]
 
     @pydantic.field_validator("log_level", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ import pathlib
 import pytest
 import yaml
 
+import clients
 from config import CharmConfig, InvalidConfigError, LogLevel, parse
 
 CONFIG_YAML = yaml.safe_load(
@@ -207,3 +208,25 @@ def test_system_users_that_is_not_text_says_so(value):
     with pytest.raises(InvalidConfigError) as error:
         parse({"system-users": value})
     assert str(error.value) == "system-users must be text"
+
+
+@pytest.mark.parametrize(
+    ("value", "paths"),
+    [
+        ("/public/", ["/public"]),
+        ("/public//, /legacy/app/", ["/public", "/legacy/app"]),
+        ("/", ["/"]),  # kept, so the leader can say why it refuses it
+        ("//", ["/"]),
+    ],
+)
+def test_open_chroots_are_listed_without_trailing_slashes(value, paths):
+    # The charm creates, opens and later closes each listed path: "/public/" must name the
+    # znode /public, or closing it (dropped from the option) would reset no ACL at all.
+    assert parse({"open-chroots": value}).open_chroot_list == paths
+
+
+def test_the_same_open_chroot_with_and_without_a_slash_is_one_path_listed_twice():
+    paths = parse({"open-chroots": "/public,/public/"}).open_chroot_list
+    assert clients.open_chroot_problems(paths, {}) == [
+        "open-chroots: /public overlaps /public, also listed"
+    ]
