@@ -275,10 +275,7 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             self._lead_rotation(inputs, me)
             self._lead_user_password(inputs, me)
             self._lead_upgrade(inputs, me)
-            if self._lead_root(inputs):
-                self._lead_clients(inputs)
-            elif self.model.relations[provider.RELATION]:
-                self._held = self._held or "clients wait for ZooKeeper: the root is not closed yet"
+            self._lead_clients(inputs)
 
     def _restart(self, inputs: Inputs, layer: dict, me: ClusterUnitData, desired: str) -> None:
         """This unit's turn in the roll: restart, then wait for ZooKeeper to say it is back."""
@@ -317,24 +314,6 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             for rid, rec in inputs.cluster.clients.items()
         }
         return clients.open_chroot_problems(inputs.config.open_chroot_list, granted)
-
-    def _lead_root(self, inputs: Inputs) -> bool:
-        """Close the root znode in the first hook that can reach a serving ensemble, before
-        any client exists: ZooKeeper creates it open, and a made-up digest identity passes
-        enforce.auth, so anyone reaching the client port could create top-level znodes.
-        Whether it is closed: client relations are served only once it is."""
-        if inputs.cluster.root_closed:
-            return True
-        if not self.health.serving and not self.model.relations[provider.RELATION]:
-            return False  # nothing needs it yet; a session now would only time out
-        try:
-            self.zookeeper(inputs).set_acls("/", clients.super_only())
-        except admin.AdminError as exc:
-            logger.warning("cannot close the root znode yet: %s", exc)
-            return False
-        inputs.cluster.root_closed = True
-        inputs.peers.save(inputs.cluster, self.app)
-        return True
 
     def _lead_clients(self, inputs: Inputs) -> None:
         """Give each client relation its chroot, user and ACLs; take them back when it goes."""
@@ -385,7 +364,8 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
         done = inputs.cluster.open_chroots_made
         if set(paths) == set(done):
             return
-        zk = self.zookeeper(inputs)  # the root is closed already (_lead_root)
+        zk = self.zookeeper(inputs)
+        zk.set_acls("/", clients.super_only())
         for path in paths:
             zk.ensure_chroot(path, clients.open_acls(), clients.super_only())
         for path in set(done) - set(paths):

@@ -153,8 +153,9 @@ class Provider:
         record = self.records.get(grant.relation_id)
         password = content["password"]
         if record is None or (record.chroot, record.perms) != (grant.chroot, grant.perms):
-            # The root is closed already: the leader serves clients only once it is.
+            # The root is closed too (by default anyone may create znodes there).
             zookeeper = self.zookeeper()
+            zookeeper.set_acls("/", clients.super_only())
             # Sets the ACL on what already exists below (data kept from an earlier relation);
             # everything created from now on the extension closes as it is created.
             zookeeper.ensure_chroot(

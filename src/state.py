@@ -70,8 +70,6 @@ class ClusterAppData(_Databag):
     # SHA-256 of the policy the leader last wrote (policy.py): a hook that would write the
     # same one opens no ZooKeeper session for it.
     policy_digest: str | None = None
-    # The root znode closed to all but the super user (ZooKeeper creates it open to anyone).
-    root_closed: bool = False
     # Opted-in chroots for unauthenticated clients that the leader has created.
     open_chroots_made: list[str] = []
 

@@ -254,20 +254,3 @@ def test_the_policy_and_the_quota_tree_are_closed_to_clients(tenants: Cluster):
                 action()
     finally:
         closing(spy)
-
-
-def test_the_root_is_closed_before_any_client_exists(cluster: Cluster):
-    """A made-up digest identity passes enforce.auth; the root must already be closed."""
-    cluster.deploy(3)
-    cluster.wait_serving()
-    cluster.settle()
-    anyone = connect(cluster.hosts(), digest=("anyone", "anything"))
-    try:
-        for action in (
-            lambda: anyone.create("/squatted", b"x"),
-            lambda: anyone.get_children("/"),
-        ):
-            with pytest.raises(NoAuthError):
-                action()
-    finally:
-        closing(anyone)

@@ -1,4 +1,3 @@
-import contextlib
 import os
 import pathlib
 
@@ -73,40 +72,22 @@ def admin_server(monkeypatch):
     return server
 
 
-class RootOnly:
-    """The one thing a leader does with ZooKeeper before any client or membership change:
-    close the root znode (once; peer data then remembers it). Anything else is a tripwire."""
-
-    def __init__(self):
-        self.closed: list = []
-
-    @contextlib.contextmanager
-    def session(self, *args, **kwargs):
-        yield self
-
-    def set_acls(self, path, acls):
-        assert path == "/", f"unit tests have no ZooKeeper: the charm tried set_acls({path})"
-        self.closed.append(list(acls))
-
-    def __getattr__(self, name):
-        raise AssertionError(f"unit tests have no ZooKeeper: the charm tried Admin.{name}()")
-
-
 @pytest.fixture(autouse=True)
 def no_zookeeper_sessions(monkeypatch):
     """A tripwire, not a fake: a unit test that makes the charm open a kazoo session (or log
     in as a client, admin.refusing) would otherwise wait out a connection timeout against
     whatever listens on 2181."""
 
-    root_only = RootOnly()
-    monkeypatch.setattr(admin, "session", root_only.session)
+    def session(*args, **kwargs):
+        raise AssertionError("unit tests have no ZooKeeper: the charm tried admin.session()")
+
+    monkeypatch.setattr(admin, "session", session)
 
     def refusing(*args, **kwargs):
         raise AssertionError("unit tests have no ZooKeeper: the charm tried admin.refusing()")
 
     # It logs in as each new client on every server, retrying for seconds.
     monkeypatch.setattr(admin, "refusing", refusing)
-    return root_only
 
 
 class Disk:

@@ -755,32 +755,3 @@ def test_the_application_status_carries_what_blocks_the_leader(ctx, deployed):
     assert out.app_status == testing.BlockedStatus(
         "invalid config: tick-time must be between 100 and 60000"
     )
-
-
-def test_the_leader_closes_the_root_in_its_first_serving_hook_and_only_once(
-    ctx, disk, no_zookeeper_sessions
-):
-    """ZooKeeper creates / open to anyone, and a made-up digest identity passes enforce.auth:
-    the leader closes it before any client exists, and peer data remembers it is done."""
-    out = ctx.run(ctx.on.leader_elected(), make_state(disk))
-
-    assert [
-        [(a.scheme, a.id, a.perms) for a in acls] for acls in no_zookeeper_sessions.closed
-    ] == [[("sasl", "super", "cdrwa")]]
-    assert app_data(out)["root-closed"] is True
-    ctx.run(ctx.on.update_status(), out)
-    assert len(no_zookeeper_sessions.closed) == 1
-
-
-def test_a_leader_whose_server_does_not_serve_yet_leaves_the_root_for_later(
-    ctx, disk, admin_server, no_zookeeper_sessions
-):
-    admin_server.health = admin.NOT_RUNNING
-    out = ctx.run(ctx.on.leader_elected(), make_state(disk))
-
-    assert no_zookeeper_sessions.closed == []
-    assert not app_data(out).get("root-closed")
-    admin_server.health = admin.Health(serving=True, mode="leader", voters=3)
-    later = ctx.run(ctx.on.update_status(), out)
-    assert len(no_zookeeper_sessions.closed) == 1
-    assert app_data(later)["root-closed"] is True

@@ -50,11 +50,6 @@ class FakeZooKeeper:
         self.config = EnsembleConfig(tuple(kept))
         return self.config
 
-    def set_acls(self, path, acls):
-        # The leader closes the root once, in the first hook that reaches ZooKeeper.
-        assert path == "/", path
-        self.root_acls = list(acls)
-
     @property
     def ids(self):
         return sorted(self.config.ids)
@@ -82,8 +77,6 @@ def cluster_state(disk, *, leader=True, planned, published, peers_states, unit_i
             "internal-secret-id": json.dumps(secret.id),
             "bootstrap-members": json.dumps([0, 1, 2]),
             "members": json.dumps([member_line(o).strip() for o in published]),
-            # A running ensemble: its leader closed the root long ago.
-            "root-closed": "true",
         },
     )
     relation = testing.PeerRelation(

@@ -420,12 +420,11 @@ def test_zookeeper_gets_the_chroot_with_the_clients_acls_after_the_root_is_locke
     out = serve(disk, client(5))
 
     acls = client_acls(5, "/kafka", "cdrwa", password_of(out, 5))
-    # The root first (the leader closes it before it serves any client), then the policy
-    # (the extension closes the chroot from its first znode), the chroot, and only then the
-    # question whether every server lets the user in.
+    # The policy first (the extension closes the chroot from its first znode), then the root
+    # and the chroot, and only then the question whether every server lets the user in.
     assert zookeeper.calls == [
-        ("set_acls", "/", SUPER_ONLY),
         ("write_policy", zookeeper.policy),
+        ("set_acls", "/", SUPER_ONLY),
         ("ensure_chroot", "/kafka", acls, SUPER_ONLY),
         ("refusing", "relation-5", "/kafka"),
     ]
@@ -498,10 +497,9 @@ def test_a_bad_request_is_refused_and_the_leader_says_why(disk, zookeeper, case)
     assert answer(out, 7) == {}
     assert client_secrets(out) == []
     assert records(out) == {}
-    # Only the root, closed once by the leader whatever clients ask.
-    assert zookeeper.calls == [("set_acls", "/", SUPER_ONLY)]
-    assert zookeeper.sessions == 1
-    assert zookeeper.znodes == {**FRESH, "/": SUPER_ONLY}
+    assert zookeeper.calls == []
+    assert zookeeper.sessions == 0
+    assert zookeeper.znodes == FRESH
     assert zookeeper.policy is None  # nothing granted, nothing ever written: no policy write
     assert written_digest(out) is None
 
@@ -1010,15 +1008,11 @@ def test_after_zookeeper_comes_back_the_client_gets_one_user_secret(disk, zookee
     # second one with the same label (real Juju: "secret with label ... already exists").
     # The secret is made before the session on purpose (its password goes into the policy),
     # but the failed hook shares it with nobody and the next one finds it by its label.
-    # (A failure after the secret is made: test_a_failure_part_way_through_... below.)
-    # Here ZooKeeper is unreachable from the first hook on: the root cannot be closed, so no
-    # client is served at all and nothing is made.
     zookeeper.fail = True
     failed = serve(disk, client(5))
-    assert failed.unit_status == testing.WaitingStatus(
-        "clients wait for ZooKeeper: the root is not closed yet"
-    )
-    assert client_secrets(failed) == []
+    (unshared,) = client_secrets(failed)
+    assert unshared.label == "zookeeper.5.user.secret"
+    assert unshared.remote_grants == {}
     assert answer(failed, 5) == {}
     assert records(failed) == {}
     assert zookeeper.policy is None
@@ -1026,6 +1020,8 @@ def test_after_zookeeper_comes_back_the_client_gets_one_user_secret(disk, zookee
     out = run(failed, relation_id=5)
 
     assert len(labelled(out, "zookeeper.5.user.secret")) == 1
+    assert user_secret(out, 5).id == unshared.id
+    assert password_of(out, 5) == unshared.latest_content["password"]
     assert user_secret(out, 5).remote_grants == {5: {"kafka"}}
     assert answer(out, 5)["secret-user"] == user_secret(out, 5).id
     assert records(out)["5"]["secret-id"] == user_secret(out, 5).id
