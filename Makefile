@@ -57,6 +57,7 @@ bench: root
 	$(PY) bench/scale.py
 	$(PY) bench/hooks.py
 	$(PY) bench/extension.py
+	$(PY) bench/clients.py
 
 # Mutation testing of the pure modules (pyproject.toml's [tool.mutmut] names them): mutmut
 # runs the unit tests against each mutant in a copy of the tree (mutants/), then
