@@ -832,14 +832,9 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
 
     def _on_collect_app_status(self, event: ops.CollectStatusEvent) -> None:
         """What `juju status` shows for the application (the leader's view)."""
-        inputs = self.inputs
-        if isinstance(inputs, ops.StatusBase):
-            event.add_status(inputs)
+        inputs = self._add_pass_statuses(event)
+        if inputs is None:
             return
-        if self._blocked:
-            event.add_status(ops.BlockedStatus(self._blocked))
-        if self._held:
-            event.add_status(ops.WaitingStatus(self._held))
         published = inputs.published
         if published is None:
             event.add_status(ops.WaitingStatus("the ensemble is forming"))
@@ -857,15 +852,23 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             )
         )
 
-    def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
+    def _add_pass_statuses(self, event: ops.CollectStatusEvent) -> Inputs | None:
+        """What this hook's reconcile found (bad inputs, a hold, a user error), for the unit's
+        status and the app's alike; the inputs, if they were good enough to go on."""
         inputs = self.inputs
         if isinstance(inputs, ops.StatusBase):
             event.add_status(inputs)
-            return
+            return None
         if self._held:
             event.add_status(ops.WaitingStatus(self._held))
         if self._blocked:
             event.add_status(ops.BlockedStatus(self._blocked))
+        return inputs
+
+    def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
+        inputs = self._add_pass_statuses(event)
+        if inputs is None:
+            return
         me = inputs.peers.load(ClusterUnitData, self.unit)
         if me.failed_config is not None:
             event.add_status(
