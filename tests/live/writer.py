@@ -39,7 +39,10 @@ class Writer:
         )
         self.client = KazooClient(
             hosts=hosts,
-            timeout=10,
+            # Kafka's default zookeeper.session.timeout.ms (18 s): a session as a real client
+            # keeps it. 10 s expired about one run in three on a loaded 2-core machine while a
+            # removed leader's followers elected a new one (snapshots there took up to 30 s).
+            timeout=18,
             connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5},
             **auth,
         )
