@@ -78,7 +78,7 @@ class Provider:
 
     def __init__(
         self,
-        charm: ops.CharmBase,
+        model: ops.Model,
         records: dict[int, ClientRecord],
         reserved: list[str],
         addresses: list[str],
@@ -89,8 +89,7 @@ class Provider:
         refusing: Callable[[str, str, str], list[str]],
         policy_digest: str | None = None,
     ):
-        self.charm = charm
-        self.model = charm.model
+        self.model = model
         self.records = dict(records)
         self.reserved = reserved  # the open chroots: no client relation may take them
         self.addresses = addresses
@@ -170,7 +169,7 @@ class Provider:
         self.records[grant.relation_id] = ClientRecord(
             app=grant.app, chroot=grant.chroot, perms=grant.perms, secret_id=secret.id
         )
-        databag = relation.data[self.charm.app]
+        databag = relation.data[self.model.app]
         if databag.get("secret-user") != secret.id or databag.get("chroot") != grant.chroot:
             refusing = self.refusing(grant.user, password, grant.chroot)
             if refusing:
@@ -203,7 +202,7 @@ class Provider:
             "uris": clients.uris(self.addresses, self.port, grant.chroot),
         }
         if secret is None:
-            secret = self.charm.app.add_secret(content, label=label)
+            secret = self.model.app.add_secret(content, label=label)
         elif current != content:
             secret.set_content(content)
         if secret.id is None:
@@ -226,7 +225,7 @@ class Provider:
             answer["secret-tls"] = secret.id or secret.get_info().id
         else:
             answer |= tls
-        databag = relation.data[self.charm.app]
+        databag = relation.data[self.model.app]
         for key, value in answer.items():
             if databag.get(key) != value:
                 databag[key] = value
@@ -238,7 +237,7 @@ class Provider:
             if secret.get_content(refresh=True) != content:
                 secret.set_content(content)
         except ops.SecretNotFoundError:
-            secret = self.charm.app.add_secret(content, label=label)
+            secret = self.model.app.add_secret(content, label=label)
             secret.grant(relation)
         return secret
 

@@ -11,8 +11,8 @@ import pytest
 from ops import testing
 
 import admin
-import charm
 from charm import ZooKeeperCharm
+from duties import server
 from layout import K8S
 from state import ClusterUnitData
 
@@ -314,7 +314,7 @@ def test_a_unit_outside_the_ensemble_starts_as_observer_and_waits_to_be_added(di
 
 def test_a_joiner_not_yet_in_sync_says_so(disk, admin_server, monkeypatch):
     # The charm gives a joiner a while to sync inside the hook; no time to give here.
-    monkeypatch.setattr(charm, "JOIN_SYNC_TIMEOUT", 0)
+    monkeypatch.setattr(server, "JOIN_SYNC_TIMEOUT", 0)
     admin_server.health = admin.NOT_RUNNING
     ctx = context(3)
     out = ctx.run(ctx.on.config_changed(), follower_state(disk, internal_secret_without_label()))
@@ -368,7 +368,7 @@ def test_a_joiner_left_out_of_the_config_it_runs_starts_again_as_an_observer(
     left_out = member_line(0) + member_line(1) + member_line(2) + member_line(4)
     state = joiner_running_with(disk, admin_server, ctx, left_out)
     admin_server.health = admin.NOT_RUNNING  # LOOKING, outside its own config
-    monkeypatch.setattr(charm, "JOIN_SYNC_TIMEOUT", 0)  # no time to give it to sync here
+    monkeypatch.setattr(server, "JOIN_SYNC_TIMEOUT", 0)  # no time to give it to sync here
     ctx.run(ctx.on.update_status(), state)
 
     assert restarts(ctx) == ["restarting zookeeper"]
@@ -698,7 +698,7 @@ def test_a_server_that_comes_back_after_the_roll_gave_up_is_no_longer_blocked(
 ):
     """The roll waits restart_timeout for a restarted server; one that comes back later runs
     the new settings all the same: its next hook says so instead of staying blocked."""
-    monkeypatch.setattr(charm.ZooKeeperCharm, "restart_timeout", 0.0)
+    monkeypatch.setattr(ZooKeeperCharm, "restart_timeout", 0.0)
     synced = iter([True])  # in sync before the restart; not back after it
     monkeypatch.setattr(admin, "quorum_synced", lambda hosts, voters: next(synced, False))
     admin_server.health = admin.NOT_RUNNING

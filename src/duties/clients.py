@@ -1,0 +1,64 @@
+"""The leader's duty to client apps: each `zookeeper` relation gets its chroot, user and
+ACLs, and loses them when it goes (provider.py); the opted-in open chroots are made."""
+
+from __future__ import annotations
+
+import admin
+import clients
+import provider
+from duties import Outcome
+from layout import CLIENT_PORT
+from shells import Shells
+from snapshot import Snapshot
+
+
+def run(snap: Snapshot, io: Shells) -> Outcome:
+    hosts = snap.voter_addresses
+    served_by = provider.Provider(
+        io.model,
+        snap.cluster.clients,
+        reserved=snap.open_chroots,  # only a valid option reserves paths
+        addresses=hosts,
+        port=CLIENT_PORT,
+        version=io.health.version or "unknown",
+        zookeeper=lambda: io.zookeeper(snap),
+        delete_data=snap.config.delete_client_data,
+        refusing=lambda user, password, chroot: admin.refusing(hosts, user, password, chroot),
+        policy_digest=snap.cluster.policy_digest,
+    )
+    try:
+        served = served_by.serve()
+    except admin.AdminError as exc:
+        return Outcome(held=f"clients wait for ZooKeeper: {exc}")
+    held = None
+    if served.waiting:
+        held = (
+            f"relations {', '.join(map(str, served.waiting))}: waiting for every server "
+            "to accept their users"
+        )
+    problems = served.problems + snap.open_chroot_problems
+    # Client users live in the policy znode, not in any server's files: nothing rolls.
+    cluster = snap.cluster.model_copy(
+        update={"clients": served.records, "policy_digest": served.policy_digest}
+    )
+    try:
+        cluster = _open_chroots(snap.but(cluster=cluster), io)
+    except admin.AdminError as exc:
+        held = held or f"open chroots wait for ZooKeeper: {exc}"
+    return Outcome(cluster=cluster, held=held, blocked="; ".join(problems) or None)
+
+
+def _open_chroots(snap: Snapshot, io: Shells):
+    """Create the opted-in chroots, once, and close the root before auth goes off."""
+    paths = snap.open_chroots
+    done = snap.cluster.open_chroots_made
+    if set(paths) == set(done):
+        return snap.cluster
+    zk = io.zookeeper(snap)
+    zk.set_acls("/", clients.super_only())
+    for path in paths:
+        zk.ensure_chroot(path, clients.open_acls(), clients.super_only())
+    for path in set(done) - set(paths):
+        # No longer opted in: its data stays, closed to all but the super user.
+        zk.set_tree_acls(path, clients.super_only())
+    return snap.cluster.model_copy(update={"open_chroots_made": sorted(paths)})

@@ -1,0 +1,190 @@
+"""Every unit's duty to its own server: its files, starting it, restarting it in its turn of a
+roll, and reporting what it is to the leader."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import admin
+import render
+import rolling
+from duties import NOTHING, Outcome
+from ensemble import EnsembleConfig, Role
+from shells import Shells
+from snapshot import Snapshot
+from state import MemberState
+
+logger = logging.getLogger(__name__)
+
+# The dynamic file the charm writes to start a server; ZooKeeper writes the versioned ones.
+START_DYNAMIC_FILE = "zoo.cfg.dynamic"
+# A joiner syncs in seconds; past this the leader adds it on a later hook.
+JOIN_SYNC_TIMEOUT = 60.0
+# How long a restarted server may take to rejoin the quorum before the roll halts.
+RESTART_TIMEOUT = 120.0
+
+
+def prepare(snap: Snapshot, io: Shells) -> Outcome:
+    """Write what the server reads; start it if it is stopped; say whether it must restart."""
+    dynamic_file, left_out = _dynamic_file(snap, io)
+    if dynamic_file is None:
+        return Outcome(me=snap.me.model_copy(update={"state": MemberState.WAITING}), stop=True)
+    workload = io.workload
+    workload.ensure_dirs()
+    layer = render.pebble_layer(snap.config, snap.unit.layout, snap.unit.address)
+    desired = _write_files(snap, io, dynamic_file, layer)
+    me = snap.me
+    failed = me.failed_config if me.failed_config == desired else None  # new settings to try
+    started_with = None
+    if me.failed_config == desired and io.health.serving:
+        # It came back after all, later than the roll waited: it runs these settings.
+        started_with, failed = desired, None
+    if left_out:
+        workload.restart()  # a non-voter: nobody depends on it
+    if not workload.running():
+        # Nothing to roll: a stopped server starts with the new settings.
+        workload.apply_layer(layer)
+        workload.start()
+        started_with = desired
+    elif me.running_config is None:
+        started_with = desired  # running since before the charm tracked it
+    update = {"failed_config": failed}
+    if started_with is not None:
+        update |= {"running_config": started_with, "running_jaas": snap.jaas_fingerprint}
+    running = update.get("running_config", me.running_config)
+    update["pending_config"] = desired if running != desired else None
+    return Outcome(me=me.model_copy(update=update))
+
+
+def restart_in_turn(snap: Snapshot, io: Shells, restart_timeout: float) -> Outcome:
+    """This unit's turn in the roll: restart, then wait for ZooKeeper to say it is back."""
+    me = snap.me
+    if not me.pending_config or snap.cluster.restart_grant != snap.unit.ordinal:
+        return NOTHING
+    desired = me.pending_config
+    hosts, voters = snap.voter_addresses, len(snap.voter_addresses)
+    if not admin.quorum_synced(hosts, voters):
+        return Outcome(held="waiting for every member to be in sync before restarting")
+    layer = render.pebble_layer(snap.config, snap.unit.layout, snap.unit.address)
+    io.workload.apply_layer(layer)
+    io.workload.restart()
+    deadline = time.monotonic() + restart_timeout
+    while time.monotonic() < deadline:
+        if io.probe_again().serving and admin.quorum_synced(hosts, voters):
+            return Outcome(
+                me=me.model_copy(
+                    update={
+                        "running_config": desired,
+                        "failed_config": None,
+                        "pending_config": None,
+                        "running_jaas": snap.jaas_fingerprint,
+                    }
+                )
+            )
+        time.sleep(0.5)
+    logger.error("zookeeper did not rejoin the quorum within %ss", restart_timeout)
+    return Outcome(me=me.model_copy(update={"failed_config": desired}))
+
+
+def report(snap: Snapshot, io: Shells) -> Outcome:
+    """Tell the leader what this server is now (what it adds or removes members by)."""
+    health = io.probe_again()
+    if not snap.votes and not health.serving:
+        health = _await_sync(io)
+    me = snap.me
+    return Outcome(
+        me=me.model_copy(
+            update={
+                "state": MemberState.SERVING if health.serving else MemberState.STARTED,
+                "mode": health.mode,
+            }
+        )
+    )
+
+
+def _await_sync(io: Shells) -> admin.Health:
+    """A joiner syncs in seconds: wait for it here so the leader can add it at once."""
+    deadline = time.monotonic() + JOIN_SYNC_TIMEOUT
+    health = io.health
+    while io.workload.running() and time.monotonic() < deadline:
+        health = io.probe_again()
+        if health.serving:
+            break
+        time.sleep(0.5)
+    return health
+
+
+def _dynamic_file(snap: Snapshot, io: Shells) -> tuple[str | None, bool]:
+    """The dynamic config file this unit's server runs with, and whether ZooKeeper left the
+    running server out of its config.
+
+    ZooKeeper's own latest file if this unit votes (or its server runs); otherwise the
+    committed ensemble the leader published, plus this unit as an observer: a joiner
+    syncs as a non-voter and the leader then adds it (ZooKeeper's reconfig guide).
+    """
+    published = snap.published
+    if published is None:
+        return None, False  # the leader has not published the ensemble yet
+    workload, layout, unit = io.workload, snap.unit.layout, snap.unit
+    on_disk = workload.read(layout.zoo_cfg)
+    current = render.parse_properties(on_disk or "").get("dynamicConfigFile")
+    left_out = False
+    if current and workload.exists(current) and (snap.votes or workload.running()):
+        if snap.votes or unit.myid in EnsembleConfig.parse(workload.read(current) or "").ids:
+            return current, False
+        # A joiner whose server ZooKeeper left out: it synced as an observer, then the
+        # leader committed a config that added another joiner without it, and a server
+        # outside its own config never serves again. It votes nowhere: start it afresh.
+        logger.warning("this server was left out of the ensemble's config; restarting it")
+        left_out = True
+    me = unit.server(unit.ordinal, Role.PARTICIPANT if snap.votes else Role.OBSERVER)
+    others = tuple(s for s in published.servers if s.id != me.id)
+    path = str(layout.conf_dir / START_DYNAMIC_FILE)
+    workload.ensure_dirs()
+    workload.write(path, EnsembleConfig((*others, me)).render())
+    return path, left_out
+
+
+def _write_files(snap: Snapshot, io: Shells, dynamic_file: str, layer: dict) -> str:
+    """Write what differs; return the fingerprint of what a (re)started server reads.
+
+    Files are written at once, restarts wait for the roll: a server reads its files only
+    when it starts, and one that crashes meanwhile comes back with the new settings.
+    """
+    workload, layout = io.workload, snap.unit.layout
+    jaas = render.jaas(snap.credentials)
+    log_config = render.log_config(layout, snap.config.log_level)
+    wanted = {
+        layout.myid: render.myid_file(snap.unit.myid),
+        layout.jaas: jaas,
+        layout.log_config: log_config,
+    }
+    for path, text in wanted.items():
+        if workload.read(path) != text:
+            workload.write(path, text, secret=path == layout.jaas)
+    zoo_cfg = render.zoo_cfg(
+        snap.config,
+        layout,
+        snap.unit.address,
+        dynamic_file,
+        enforce_auth=not snap.open_chroots,
+    )
+    on_disk = workload.read(layout.zoo_cfg) or ""
+    # ZooKeeper rewrites zoo.cfg itself; only a change in the charm's settings counts.
+    if render.parse_properties(on_disk).get("dynamicConfigFile") != dynamic_file or (
+        render.static_settings(on_disk) != render.static_settings(zoo_cfg)
+    ):
+        workload.write(layout.zoo_cfg, zoo_cfg)
+    static = render.static_settings(zoo_cfg)
+    return rolling.fingerprint(
+        [
+            *(f"{key}={value}" for key, value in sorted(static.items())),
+            jaas,
+            # logback rereads its file while running: a log level needs no restart.
+            "" if layout.live_log_config else log_config,
+            json.dumps(layer, sort_keys=True),
+            str(snap.cluster.restart_generation),
+        ]
+    )

@@ -1,0 +1,183 @@
+"""The one reconcile path: passes of the duties in a fixed order over immutable snapshots.
+
+A pass reads a snapshot (snapshot.py) and runs each duty on it; what a duty changed goes into
+the snapshot the next duty sees, and is saved once at the end of the pass. A duty that
+changed the internal secret (a new password to roll with) ends the pass: the next pass is
+over a fresh snapshot holding the new secret. Passes are bounded; nothing recurses.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+import ops
+
+from duties import Outcome, bootstrap, clients, membership, roll, rotation, server, system_users
+from duties import upgrade as upgrading
+from shells import Shells
+from snapshot import Identity, Snapshot, gather, internal_secret, passwords
+from state import INTERNAL_SECRET_LABEL, ClusterAppData, InternalSecret
+from workload import Workload
+
+logger = logging.getLogger(__name__)
+
+# A pass that changed the internal secret is followed by one over a fresh snapshot.
+MAX_PASSES = 3
+
+Duty = Callable[[Snapshot, Shells], Outcome]
+
+
+class LeaveError(Exception):
+    """A leaving unit is still a voter: its teardown hook fails so that Juju retries it."""
+
+
+class Reconciler:
+    def __init__(
+        self,
+        model: ops.Model,
+        identity: Identity,
+        workload: Workload,
+        kubernetes: Callable[[], object],
+        restart_timeout: float,
+    ):
+        self.model = model
+        self.io = Shells(model, identity, workload, kubernetes)
+        self.restart_timeout = restart_timeout
+        self._snapshot: Snapshot | ops.StatusBase | None = None
+        self.held: list[str] = []  # why something waits, in the order duties said so
+        self.blocked: list[str] = []  # user errors found this pass
+
+    @property
+    def snapshot(self) -> Snapshot | ops.StatusBase:
+        """The last pass's snapshot with every change its duties made (one is read if no
+        pass ran: collect-status and actions need it too)."""
+        if self._snapshot is None:
+            self._snapshot = self._gather()
+        return self._snapshot
+
+    def _gather(self, secret: InternalSecret | None = None) -> Snapshot | ops.StatusBase:
+        io = self.io
+        snap = gather(self.model, io.unit, io.workload.reachable, self.model.config)
+        if secret is not None and isinstance(snap, Snapshot):
+            # What this hook stored: Juju may show a secret's new revision only after the hook.
+            snap = snap.but(secret=secret)
+        return snap
+
+    def run(self, secret: InternalSecret | None = None) -> None:
+        """Reconcile; `secret`: the internal secret's content if this hook changed it."""
+        try:
+            for _ in range(MAX_PASSES):
+                self.held, self.blocked = [], []
+                if self.model.unit.is_leader():
+                    self._bootstrap()
+                snap = self._snapshot = self._gather(secret)
+                if isinstance(snap, ops.StatusBase):
+                    return
+                secret = self._pass(snap)
+                if secret is None:
+                    break
+        finally:
+            self.io.close()
+
+    def _duties(self, leader: bool) -> list[Duty]:
+        restart = functools.partial(server.restart_in_turn, restart_timeout=self.restart_timeout)
+        if not leader:
+            return [server.prepare, restart, server.report]
+        # The leader grants before its own restart too: no later hook may come to grant it.
+        return [
+            server.prepare,
+            roll.run,
+            restart,
+            server.report,
+            membership.run,
+            roll.run,
+            rotation.run,
+            system_users.run,
+            upgrading.run,
+            clients.run,
+        ]
+
+    def _pass(self, snap: Snapshot) -> InternalSecret | None:
+        """One pass; the new internal secret, if a duty changed it."""
+        start = snap
+        secret = None
+        try:
+            for duty in self._duties(snap.leader):
+                outcome = duty(snap, self.io)
+                self._note(outcome)
+                snap = snap.but(cluster=outcome.cluster or snap.cluster, me=outcome.me or snap.me)
+                if outcome.secret is not None:
+                    secret = outcome.secret
+                    self.io.store_secret(secret)
+                    break
+                if outcome.stop:
+                    break
+        finally:
+            self._snapshot = snap
+            if snap.me != start.me:
+                self.io.save_me(snap.me)
+            if snap.cluster != start.cluster:
+                self.io.save_cluster(snap.cluster)
+        return secret
+
+    def _note(self, outcome: Outcome) -> None:
+        if outcome.held:
+            self.held.append(outcome.held)
+        if outcome.blocked:
+            self.blocked.append(outcome.blocked)
+
+    def _bootstrap(self) -> None:
+        """What must exist before anything else: the internal secret and the first members."""
+        peers = self.io.peers
+        if peers is None:
+            return
+        app = self.model.app
+        cluster = peers.load(ClusterAppData, app)
+        if cluster.internal_secret_id is None:
+            secret = app.add_secret(
+                InternalSecret.generate().content(),
+                label=INTERNAL_SECRET_LABEL,
+                description="ZooKeeper super user and quorum passwords",
+            )
+            cluster = cluster.model_copy(update={"internal_secret_id": secret.id})
+        planned = app.planned_units() if cluster.bootstrap_members is None else 0
+        self.io.save_cluster(bootstrap.plan(cluster, planned, self.io.unit))
+
+    # -- a leaving unit -------------------------------------------------------------------
+
+    def leaving(self) -> int | None:
+        """The app's planned scale if this unit is being scaled away, else None.
+
+        The pods of scale N are ordinals 0..N-1, and planned_units() drops as soon as the
+        user scales down, before any teardown hook: a unit at or past N is leaving. Zero is
+        the whole application going, where nothing is left to keep a quorum for.
+        """
+        planned = self.model.app.planned_units()
+        return planned if 0 < planned <= self.io.unit.ordinal else None
+
+    def leave(self) -> None:
+        """A leaving unit's teardown hook: out of the vote before Juju lets the pod go.
+
+        Juju deletes the pods only once every leaving unit has finished its teardown hooks,
+        so failing here (Juju retries the hook) keeps this pod, and the quorum it is part
+        of, alive until the removal is safe. A pod restarted for any other reason keeps its
+        place.
+        """
+        planned = self.leaving()
+        if planned is None:
+            return
+        secret = internal_secret(self.model, label=INTERNAL_SECRET_LABEL)
+        try:
+            held, members = membership.leave(
+                self.io, planned, passwords(secret) if secret else None
+            )
+        finally:
+            self.io.close()
+        peers = self.io.peers
+        if members and self.model.unit.is_leader() and peers is not None:
+            cluster = peers.load(ClusterAppData, self.model.app)
+            self.io.save_cluster(cluster.model_copy(update={"members": members}))
+        if held:
+            raise LeaveError(f"{self.model.unit.name} cannot leave the ensemble yet: {held}")

@@ -1,0 +1,118 @@
+"""The I/O one hook does, behind one object the duties share: the workload's Pebble, the
+hook's one ZooKeeper admin session, what each server says of itself, Kubernetes, secrets."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import ops
+
+import admin
+from ensemble import EnsembleConfig
+from snapshot import Identity, Snapshot
+from state import INTERNAL_SECRET_LABEL, PEER, ClusterAppData, ClusterUnitData, InternalSecret
+from workload import Workload
+
+
+class Shells:
+    def __init__(
+        self,
+        model: ops.Model,
+        identity: Identity,
+        workload: Workload,
+        kubernetes: Callable[[], object],
+    ):
+        self.model = model
+        self.unit = identity
+        self.workload = workload
+        self._kubernetes = kubernetes
+        self._kube = None
+        self._health: admin.Health | None = None
+        self._session: contextlib.ExitStack | None = None
+        self._admin: admin.Admin | None = None
+
+    # -- this unit's server ---------------------------------------------------------------
+
+    @property
+    def health(self) -> admin.Health:
+        """This unit's server as its admin server last said (one probe until asked again)."""
+        if self._health is None:
+            self._health = self._probe()
+        return self._health
+
+    def probe_again(self) -> admin.Health:
+        """After something that changes it (a restart, a wait for sync)."""
+        self._health = None
+        return self.health
+
+    def _probe(self) -> admin.Health:
+        if not self.workload.reachable or not self.workload.running():
+            return admin.NOT_RUNNING
+        return admin.probe(self.unit.local_host)
+
+    # -- the other servers, as ZooKeeper itself says ----------------------------------------
+
+    def serving_now(self, ordinals) -> frozenset[int]:
+        """Ordinals whose server says it serves now (srvr to each): removal decisions count
+        health from here, never from peer data, which can lag a unit's pod and its vote."""
+        return frozenset(o for o in ordinals if admin.server_stats(self.unit.address_of(o)))
+
+    def leading_now(self, ordinals) -> frozenset[int]:
+        """Ordinals whose server says it is ZooKeeper's leader (empty if none answers)."""
+        return frozenset(
+            o
+            for o in ordinals
+            if admin.server_stats(self.unit.address_of(o)).get("mode") == "leader"
+        )
+
+    # -- the hook's one admin session ----------------------------------------------------
+
+    def zookeeper(self, snapshot: Snapshot) -> admin.Admin:
+        """Opened on first use (most hooks never need it), closed by close()."""
+        return self.session(snapshot.super_passwords, snapshot.published)
+
+    def session(self, passwords: list[str], published: EnsembleConfig | None) -> admin.Admin:
+        if self._admin is None:
+            others = tuple(
+                s.address
+                for s in (published or EnsembleConfig(())).servers
+                if s.id != self.unit.myid
+            )
+            self._session = contextlib.ExitStack()
+            self._admin = self._session.enter_context(
+                admin.session(passwords, self.unit.local_host, fallbacks=others)
+            )
+        return self._admin
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        self._session, self._admin = None, None
+
+    # -- Juju ---------------------------------------------------------------------------
+
+    @property
+    def peers(self) -> ops.Relation | None:
+        return self.model.get_relation(PEER)
+
+    def save_cluster(self, cluster: ClusterAppData) -> None:
+        peers = self.peers
+        if peers is not None and peers.load(ClusterAppData, self.model.app) != cluster:
+            peers.save(cluster, self.model.app)
+
+    def save_me(self, me: ClusterUnitData) -> None:
+        peers = self.peers
+        if peers is not None and peers.load(ClusterUnitData, self.model.unit) != me:
+            peers.save(me, self.model.unit)
+
+    def store_secret(self, content: InternalSecret) -> None:
+        self.model.get_secret(label=INTERNAL_SECRET_LABEL).set_content(content.content())
+
+    def kube(self):
+        if self._kube is None:
+            self._kube = self._kubernetes()
+        return self._kube
+
+    def pod_name(self, ordinal: int) -> str:
+        return f"{self.unit.app}-{ordinal}"

@@ -1,0 +1,163 @@
+"""The inputs of one reconcile pass, read once and never changed: a duty that wants a change
+returns it (duties/__init__.py), and the pass goes on over a new snapshot with it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import ops
+
+import clients
+import render
+import rolling
+import rotation
+from config import CharmConfig, InvalidConfigError, parse
+from ensemble import EnsembleConfig, Role, Server, myid, ordinal_of, server_for
+from layout import Layout
+from state import PEER, ClusterAppData, ClusterUnitData, InternalSecret
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """Who this unit is: fixed for the life of its pod."""
+
+    app: str
+    model: str
+    ordinal: int
+    layout: Layout
+
+    @property
+    def myid(self) -> int:
+        return myid(self.ordinal)
+
+    @property
+    def address(self) -> str:
+        return self.address_of(self.ordinal)
+
+    @property
+    def local_host(self) -> str:
+        """Where this unit's charm reaches its own server."""
+        return self.layout.local_host(self.address)
+
+    def address_of(self, ordinal: int) -> str:
+        return self.layout.address(self.app, self.model, ordinal)
+
+    def server(self, ordinal: int, role: Role = Role.PARTICIPANT) -> Server:
+        return server_for(self.layout, self.app, self.model, ordinal, role)
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    unit: Identity
+    leader: bool
+    config: CharmConfig
+    cluster: ClusterAppData
+    secret: InternalSecret
+    me: ClusterUnitData
+    # What only the leader acts on (read on the leader only: each is a hook tool call):
+    # Juju's planned_units(), and the other units' last reports as this hook sees them.
+    planned: int | None = None
+    others: Mapping[int, ClusterUnitData] = dataclasses.field(default_factory=dict)
+
+    def but(self, **changes) -> Snapshot:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def published(self) -> EnsembleConfig | None:
+        """The committed ensemble the leader last published (None before bootstrap)."""
+        members = self.cluster.members
+        return None if members is None else EnsembleConfig.parse("\n".join(members))
+
+    @property
+    def voter_addresses(self) -> list[str]:
+        return [s.address for s in (self.published or EnsembleConfig(())).voters]
+
+    @property
+    def votes(self) -> bool:
+        published = self.published
+        return published is not None and self.unit.myid in {s.id for s in published.voters}
+
+    @property
+    def views(self) -> dict[int, ClusterUnitData]:
+        """Every unit's last report, this unit's as it is now."""
+        return {**self.others, self.unit.ordinal: self.me}
+
+    @property
+    def super_passwords(self) -> list[str]:
+        return passwords(self.secret)
+
+    @property
+    def credentials(self) -> render.Credentials:
+        cluster = self.cluster
+        return rotation.credentials(self.secret, cluster.quorum_generation, cluster.rotation)
+
+    @property
+    def jaas_fingerprint(self) -> str:
+        return rolling.fingerprint([render.jaas(self.credentials)])
+
+    @property
+    def open_chroot_problems(self) -> list[str]:
+        granted = {
+            rid: clients.Grant(rid, rec.app, rec.chroot, rec.perms)
+            for rid, rec in self.cluster.clients.items()
+        }
+        return clients.open_chroot_problems(self.config.open_chroot_list, granted)
+
+    @property
+    def open_chroots(self) -> list[str]:
+        """The opted-in chroots for clients without credentials, if the option is valid."""
+        paths = self.config.open_chroot_list
+        return [] if not paths or self.open_chroot_problems else paths
+
+
+def passwords(secret: InternalSecret) -> list[str]:
+    """The super passwords a server may accept now: the new one first during a rotation."""
+    previous = secret.super_password_previous
+    return [secret.super_password, *([previous] if previous else [])]
+
+
+def internal_secret(model: ops.Model, **where: str) -> InternalSecret | None:
+    """The internal secret by id or by its label (a leaving unit may no longer have the
+    peer relation that holds the id; every unit of the app can read it by label)."""
+    try:
+        secret = model.get_secret(**where)
+        return InternalSecret.model_validate(secret.get_content(refresh=True))
+    except (ops.SecretNotFoundError, ops.ModelError):
+        return None
+
+
+def gather(
+    model: ops.Model, identity: Identity, reachable: bool, config: Mapping
+) -> Snapshot | ops.StatusBase:
+    """Read the world once; a status says why reconcile cannot go on yet."""
+    try:
+        charm_config = parse(dict(config))
+    except InvalidConfigError as exc:
+        return ops.BlockedStatus(f"invalid config: {exc}")
+    peers = model.get_relation(PEER)
+    if peers is None:
+        return ops.WaitingStatus("waiting for the peer relation")
+    cluster = peers.load(ClusterAppData, model.app)
+    secret = (
+        internal_secret(model, id=cluster.internal_secret_id)
+        if cluster.internal_secret_id
+        else None
+    )
+    if secret is None:
+        return ops.WaitingStatus("waiting for the leader to create credentials")
+    if not reachable:
+        return ops.WaitingStatus("waiting for the zookeeper container")
+    leader = model.unit.is_leader()
+    return Snapshot(
+        unit=identity,
+        leader=leader,
+        config=charm_config,
+        cluster=cluster,
+        secret=secret,
+        me=peers.load(ClusterUnitData, model.unit),
+        planned=model.app.planned_units() if leader else None,
+        others={ordinal_of(u.name): peers.load(ClusterUnitData, u) for u in peers.units}
+        if leader
+        else {},
+    )

@@ -1,0 +1,72 @@
+"""What `juju status` says, from what the hook's reconcile found: every status the charm
+shows is made here, and each waiting or blocked one names what gets out of it."""
+
+from __future__ import annotations
+
+import ops
+
+import admin
+from snapshot import Snapshot
+
+# A server with this many requests queued is struggling; say so in its status.
+BUSY_OUTSTANDING_REQUESTS = 1000
+
+
+def found(
+    snap: Snapshot | ops.StatusBase, held: list[str], blocked: list[str]
+) -> list[ops.StatusBase]:
+    """What reconcile found (bad inputs, a hold, a user error): the unit's and the app's."""
+    if isinstance(snap, ops.StatusBase):
+        return [snap]
+    return [ops.WaitingStatus(h) for h in held[:1]] + [ops.BlockedStatus(b) for b in blocked[:1]]
+
+
+def unit(
+    snap: Snapshot, running: bool, health: admin.Health, restart_timeout: float
+) -> list[ops.StatusBase]:
+    statuses: list[ops.StatusBase] = []
+    me = snap.me
+    if me.failed_config is not None:
+        statuses.append(
+            ops.BlockedStatus(
+                f"restart failed: zookeeper did not rejoin the quorum within "
+                f"{restart_timeout:.0f}s; fix the cause, then run the restart action"
+            )
+        )
+    elif me.pending_config is not None:
+        statuses.append(ops.MaintenanceStatus("settings changed: waiting to restart in turn"))
+    if snap.published is None:
+        statuses.append(ops.WaitingStatus("waiting for the leader to publish the ensemble"))
+    elif not running:
+        statuses.append(ops.MaintenanceStatus("starting zookeeper"))
+    elif not health.serving:
+        statuses.append(ops.WaitingStatus("zookeeper started, waiting for quorum"))
+    elif not snap.votes:
+        statuses.append(ops.WaitingStatus("in sync, waiting to be added to the ensemble"))
+    else:
+        statuses.append(ops.ActiveStatus(serving_message(health)))
+    return statuses
+
+
+def serving_message(health: admin.Health) -> str:
+    voters = health.voters
+    message = f"{health.mode}, {voters} member" + ("s" if voters != 1 else "")
+    if voters % 2 == 0:
+        message += f" (even: tolerates {voters // 2 - 1} failure(s), like {voters - 1})"
+    if health.outstanding_requests >= BUSY_OUTSTANDING_REQUESTS:
+        message += f"; {health.outstanding_requests} requests queued"
+    return message
+
+
+def app(snap: Snapshot) -> ops.StatusBase:
+    """What `juju status` shows for the application (the leader's view)."""
+    published = snap.published
+    if published is None:
+        return ops.WaitingStatus("the ensemble is forming")
+    voters, planned = len(published.voters), snap.planned
+    if voters != planned:
+        return ops.MaintenanceStatus(f"{voters} voting members, moving to {planned}")
+    served = len(snap.cluster.clients)
+    return ops.ActiveStatus(
+        f"{voters} voting members, {served} client app" + ("" if served == 1 else "s")
+    )
