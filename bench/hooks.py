@@ -42,8 +42,9 @@ lines per role for update-status:
     empty charm's. charm_s and empty_s are medians of wall_minus_harness_s (the closest to
     a real dispatch), ratio = charm_s / empty_s, met = ratio <= goal_ratio (1.5);
     pair_ratio_median is the median of the run-by-run ratios. The same by plain wall time:
-    charm_wall_s, empty_wall_s, wall_ratio. Also both charms' import and emit times and
-    their peak memory (charm_peak_rss_mb, empty_peak_rss_mb; ops.testing's share is in both).
+    charm_wall_s, empty_wall_s, wall_ratio. Also both charms' import, emit and teardown
+    times and their peak memory (charm_peak_rss_mb, empty_peak_rss_mb; ops.testing is in
+    both).
   {"bench": "hooks-tools", ...}: the goal of at most 10 hook tool processes per
     update-status, counted as Juju would run them: tools, by hook tool name (is-leader once:
     ops caches it; goal-state for planned_units), and hook_tools, their sum; met =
@@ -544,6 +545,8 @@ def paired_line(event: str, role: str, unit: str, charm: list, empty: list) -> d
         "empty_import_s": med([r["charm_import_s"] for _, r in empty]),
         "charm_emit_s": med([r["emit_s"] for _, r in charm]),
         "empty_emit_s": med([r["emit_s"] for _, r in empty]),
+        "charm_teardown_s": med([r["teardown_s"] for _, r in charm]),
+        "empty_teardown_s": med([r["teardown_s"] for _, r in empty]),
         "charm_peak_rss_mb": med([r["peak_rss_mb"] for _, r in charm]),
         "empty_peak_rss_mb": med([r["peak_rss_mb"] for _, r in empty]),
         "goal_ratio": GOAL_RATIO,
