@@ -32,11 +32,37 @@ One JSON line per (event, role); times are medians over the runs unless named p9
   hook_tools             calls into the model backend, i.e. hook tool processes under Juju
                          (ops caches is-leader for 30s; hook_tool_calls counts it once)
   pebble_calls           Pebble API calls (one HTTP request each over Pebble's socket)
+  peak_rss_mb            the child's peak resident memory (VmHWM at its last line)
+
+For update-status, each charm run is followed by one of bench/empty_charm.py (an ops charm
+whose update-status handler does nothing; same metadata, unit state, ops, harness, pod and
+way of starting), so load on the machine hits both alike. After the four lines above, two
+lines per role for update-status:
+  {"bench": "hooks-paired", ...}: the goal that one update-status costs at most 1.5x the
+    empty charm's. charm_s and empty_s are medians of wall_minus_harness_s (the closest to
+    a real dispatch), ratio = charm_s / empty_s, met = ratio <= goal_ratio (1.5);
+    pair_ratio_median is the median of the run-by-run ratios. The same by plain wall time:
+    charm_wall_s, empty_wall_s, wall_ratio. Also both charms' import, emit and teardown
+    times and their peak memory (charm_peak_rss_mb, empty_peak_rss_mb; ops.testing is in
+    both).
+  {"bench": "hooks-tools", ...}: the goal of at most 10 hook tool processes per
+    update-status, counted as Juju would run them: tools, by hook tool name (is-leader once:
+    ops caches it; goal-state for planned_units), and hook_tools, their sum; met =
+    hook_tools <= goal_hook_tools. juju-log apart: ops's root handler sends every record
+    at DEBUG or above to juju-log, one process per chunk ops splits it into, so juju_log
+    counts those chunks and juju_log_by_logger names each record's level, logger and
+    message template; hook_tools_with_log and met_with_log count them in. Records that are
+    the harness's own (ops.testing's loggers, ops's warnings about local file owners inside
+    the mock Pebble) are listed in harness_log_not_counted. The empty charm's counts beside
+    them (empty_*) are what ops alone costs. The "hooks" lines' hook_tools/hook_tool_calls
+    keep their older meaning: raw calls into ops.testing's backend, all juju_log calls in.
 Then a line with import costs in fresh processes (medians over --runs): `python -c pass`,
 `import ops`, `import charm` with and without ops imported first, `import kazoo.client`
-after the charm (what a hook that opens a session adds), the compile time of src/charm.py
-(Juju's dispatch runs it as __main__, which is never cached as bytecode), and the 5 packages
-that cost most under `import charm` once ops is imported (self time from -X importtime,
+after the charm (what a hook that opens a session adds), pydantic's share of the charm's
+import (pydantic_after_ops_s: the pydantic names the charm uses, after ops;
+charm_after_pydantic_s: `import charm` with those already imported), the compile time of
+src/charm.py (Juju's dispatch runs it as __main__, which is never cached as bytecode), and the
+5 packages that cost most under `import charm` once ops is imported (self time from -X importtime,
 summed per top-level package, with the charm module that pulls each in). Last, a line with
 the total wall time and the Juju stand-in's seed (--seed replays its hook orders).
 
@@ -62,6 +88,10 @@ EVENTS = ("update_status", "config_changed")
 ROLES = ("leader", "non-leader")
 SIZE = 3
 CHILD_TIMEOUT = 180.0  # a hook that waits for a joiner may take 60s; steady ones take <1s
+EMPTY = "empty_charm"  # bench/empty_charm.py: the floor the charm is compared with
+PAIRED = ("update_status",)  # events also run on the empty charm, interleaved
+GOAL_RATIO = 1.5  # an update-status at most 1.5x the empty charm's
+GOAL_HOOK_TOOLS = 10  # hook tool processes per update-status at most
 
 
 # -- the child: one hook in a fresh process ----------------------------------------------------
@@ -99,8 +129,10 @@ class _KazooCounter:
         return spec
 
 
-def _count_calls(owner, names, counts: dict[str, int]) -> None:
-    """Wrap owner.<name> for each name; nested calls within one group count once."""
+def _count_calls(owner, names, counts: dict[str, int]) -> list[bool]:
+    """Wrap owner.<name> for each name; nested calls within one group count once.
+
+    Returns the group's busy flag: [True] while one of its calls runs."""
     busy = [False]
 
     def wrap(name, function):
@@ -121,6 +153,7 @@ def _count_calls(owner, names, counts: dict[str, int]) -> None:
         function = getattr(owner, name, None)
         if callable(function):
             setattr(owner, name, wrap(name, function))
+    return busy
 
 
 def _timed(function, times: dict[str, float], key: str):
@@ -135,8 +168,20 @@ def _timed(function, times: dict[str, float], key: str):
     return timed
 
 
+# Model backend method -> the hook tool it runs under Juju (ops.model._ModelBackend), where
+# the name is not simply the method's with '-' for '_'.
+TOOL_NAMES = {
+    "planned_units": "goal-state",
+    "relation_remote_app_name": "relation-list",
+    "application_version_set": "application-version-set",
+    "reboot": "juju-reboot",
+}
+# Loggers of the harness itself: not in a real dispatch, so not a juju-log there.
+HARNESS_LOGGERS = ("ops-scenario", "scenario")
+
+
 def child() -> None:
-    spec_path, launched = sys.argv[1], float(sys.argv[2])
+    spec_path, launched, module_name = sys.argv[1], float(sys.argv[2]), sys.argv[3]
     startup = time.time() - launched
     sys.path[:0] = [str(SRC), str(LIB)]  # what the charm's dispatch puts on the path
     kazoo = _KazooCounter()
@@ -145,7 +190,7 @@ def child() -> None:
     import ops
 
     t1 = time.perf_counter()
-    import charm
+    module = __import__(module_name)  # `import charm`, or the empty charm
 
     t2 = time.perf_counter()
     from ops import testing
@@ -153,20 +198,20 @@ def child() -> None:
     t3 = time.perf_counter()
 
     # Harness setup (not in a real dispatch): the unit's state and its charm class.
+    from ops.log import JujuLogHandler
     from ops.model import _ModelBackend
     from scenario import _ops_main_mock, mocking
-
-    import admin
 
     with open(spec_path, "rb") as file:
         spec = pickle.load(file)  # noqa: S301 (written by the parent, in its own temp dir)
     times: dict[str, float] = {}
-    attrs = {
-        **spec["charm_attrs"],
-        "layout": spec["layout"],
-        "__init__": _timed(charm.ZooKeeperCharm.__init__, times, "charm_init_s"),
-    }
-    charm_class = type(spec["charm_name"], (charm.ZooKeeperCharm,), attrs)
+    if module_name == "charm":
+        base = module.ZooKeeperCharm
+        attrs = {**spec["charm_attrs"], "layout": spec["layout"]}
+    else:
+        base, attrs = module.EmptyCharm, {}
+    attrs["__init__"] = _timed(base.__init__, times, "charm_init_s")
+    charm_class = type(spec["charm_name"], (base,), attrs)
     ctx = testing.Context(charm_class, **spec["context"])
     state: testing.State = spec["state"]
     event = getattr(ctx.on, spec["event"])()
@@ -176,20 +221,38 @@ def child() -> None:
     pebble_calls: dict[str, int] = {}
     admin_calls: dict[str, int] = {}
     http: dict[str, int] = {}
+    juju_log: dict[str, int] = {}
+    harness_log: dict[str, int] = {}
     skip = {"get_pebble", "log_split", "update_relation_data"}  # not hook tools themselves
     tools = [n for n, f in vars(_ModelBackend).items() if callable(f) and n[0] != "_"]
     _count_calls(mocking._MockModelBackend, [n for n in tools if n not in skip], hook_tools)
     api = [n for n, f in vars(ops.pebble.Client).items() if callable(f) and n[0] != "_"]
-    _count_calls(mocking._MockPebbleClient, api, pebble_calls)
-    _count_calls(admin, ["probe", "four_letter", "quorum_synced"], admin_calls)
-    urlopen = admin.urllib.request.urlopen
+    in_pebble = _count_calls(mocking._MockPebbleClient, api, pebble_calls)
+    admin = sys.modules.get("admin")  # the charm's admin-server client, if it has one
+    if admin is not None:
+        _count_calls(admin, ["probe", "four_letter", "quorum_synced"], admin_calls)
+        urlopen = admin.urllib.request.urlopen
 
-    def counted_urlopen(url, *args, **kwargs):
-        if "/commands/" in str(getattr(url, "full_url", url)):
-            http["requests"] = http.get("requests", 0) + 1
-        return urlopen(url, *args, **kwargs)
+        def counted_urlopen(url, *args, **kwargs):
+            if "/commands/" in str(getattr(url, "full_url", url)):
+                http["requests"] = http.get("requests", 0) + 1
+            return urlopen(url, *args, **kwargs)
 
-    admin.urllib.request.urlopen = counted_urlopen
+        admin.urllib.request.urlopen = counted_urlopen
+    log_emit = JujuLogHandler.emit
+
+    def counted_log_emit(handler, record):
+        # Under Juju each chunk ops splits a record into is one juju-log process. Not so the
+        # harness's own records, nor those logged inside the mock Pebble (ops's warnings
+        # about local files' owners; real Pebble answers over its socket and logs nothing).
+        key = f"{record.levelname} {record.name}: {str(record.msg)[:60]}"  # the template
+        harness = record.name.startswith(HARNESS_LOGGERS) or in_pebble[0]
+        counts = harness_log if harness else juju_log
+        chunks = sum(1 for _ in _ModelBackend.log_split(handler.format(record)))
+        counts[key] = counts.get(key, 0) + chunks
+        return log_emit(handler, record)
+
+    JujuLogHandler.emit = counted_log_emit
     _ops_main_mock.Ops._emit = _timed(_ops_main_mock.Ops._emit, times, "emit_s")
     t4 = time.perf_counter()
 
@@ -215,12 +278,26 @@ def child() -> None:
         "admin_http_requests": http.get("requests", 0),
         "four_letter_words": admin_calls.get("four_letter", 0),
         "hook_tools": dict(sorted(hook_tools.items())),
+        "juju_log": dict(sorted(juju_log.items())),
+        "harness_log": dict(sorted(harness_log.items())),
         "pebble_calls": dict(sorted(pebble_calls.items())),
         "unit_status": f"{status.name}: {status.message}",
         "peer_data_changed": peer_data(out) != peer_data(state),
+        "peak_rss_mb": _peak_rss_mb(),
         "elapsed_s": time.time() - launched,  # the parent's clock: the rest is teardown
     }
     sys.stdout.write(json.dumps(result) + "\n")
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set so far (VmHWM; the kernel's ru_maxrss is the same)."""
+    with open("/proc/self/status") as status:
+        for text in status:
+            if text.startswith("VmHWM:"):
+                return int(text.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- the parent: a steady ensemble, then many children -----------------------------------------
@@ -250,8 +327,10 @@ def _shared(cluster) -> tuple:
     return dict(cluster.app_data), units, {o: str(u.status) for o, u in cluster.units.items()}
 
 
-def write_spec(cluster, ordinal: int, event: str, path: Path) -> None:
-    """What a child needs to run one event on one unit, as the Cluster itself would."""
+def write_spec(cluster, ordinal: int, event: str, path: Path, empty: bool = False) -> None:
+    """What a child needs to run one event on one unit, as the Cluster itself would.
+
+    empty: for the empty charm, the same unit state and metadata, none of the charm's own."""
     unit = cluster.units[ordinal]
     context = cluster._context(unit)
     attrs = {k: v for k, v in vars(unit.charm).items() if not k.startswith("__")}
@@ -260,9 +339,9 @@ def write_spec(cluster, ordinal: int, event: str, path: Path) -> None:
         "state": cluster._state(unit, cluster._snapshot(unit)),
         "event": event,
         # Picklable as it is: the pod's address is layout's own function, not a closure.
-        "layout": unit.layout,
-        "charm_name": unit.charm.__name__,
-        "charm_attrs": attrs,
+        "layout": None if empty else unit.layout,
+        "charm_name": "EmptyCharm" if empty else unit.charm.__name__,
+        "charm_attrs": {} if empty else attrs,
         "context": {
             "meta": cluster._meta,
             "config": cluster._config_meta,
@@ -274,7 +353,7 @@ def write_spec(cluster, ordinal: int, event: str, path: Path) -> None:
     path.write_bytes(pickle.dumps(spec))
 
 
-def run_child(spec: Path, netns: str) -> tuple[float, dict]:
+def run_child(spec: Path, netns: str, module: str = "charm") -> tuple[float, dict]:
     import subprocess
 
     from tests.live import network
@@ -286,7 +365,7 @@ def run_child(spec: Path, netns: str) -> tuple[float, dict]:
     with network.inside(netns):
         launched = time.time()
         done = subprocess.run(
-            [sys.executable, "-c", code, str(spec), repr(launched)],
+            [sys.executable, "-c", code, str(spec), repr(launched), module],
             capture_output=True,
             text=True,
             timeout=CHILD_TIMEOUT,
@@ -325,10 +404,6 @@ def summarize(event: str, role: str, unit: str, samples: list[tuple[float, dict]
 
     walls = [wall for wall, _ in samples]
     results = [result for _, result in samples]
-    harness = [
-        r["testing_import_s"] + r["setup_s"] + r["run_s"] - r["charm_init_s"] - r["emit_s"]
-        for r in results
-    ]
     line = {
         "bench": "hooks",
         "event": event,
@@ -350,7 +425,8 @@ def summarize(event: str, role: str, unit: str, samples: list[tuple[float, dict]
         "teardown_s",
     ):
         line[key] = med([r[key] for r in results])
-    line["wall_minus_harness_s"] = med([w - h for w, h in zip(walls, harness, strict=True)])
+    line["wall_minus_harness_s"] = med([_without_harness(w, r) for w, r in samples])
+    line["peak_rss_mb"] = med([r["peak_rss_mb"] for r in results])
     for key in (
         "kazoo_sessions",
         "kazoo_imported",
@@ -374,18 +450,127 @@ def summarize(event: str, role: str, unit: str, samples: list[tuple[float, dict]
     return line
 
 
+def _without_harness(wall: float, result: dict) -> float:
+    """wall_minus_harness_s of one run: its wall time less what only ops.testing does."""
+    harness = (
+        result["testing_import_s"]
+        + result["setup_s"]
+        + result["run_s"]
+        - result["charm_init_s"]
+        - result["emit_s"]
+    )
+    return wall - harness
+
+
+def juju_tools(result: dict) -> dict[str, int]:
+    """The hook tool processes one dispatch would run under Juju, by name (not juju-log)."""
+    tools: dict[str, int] = {}
+    for name, calls in result["hook_tools"].items():
+        if name == "juju_log":
+            continue  # counted per record and chunk, as Juju pays them: result["juju_log"]
+        if name == "is_leader":
+            calls = min(calls, 1)  # ops.model caches the answer for 30 s
+        tool = TOOL_NAMES.get(name, name.replace("_", "-"))
+        tools[tool] = tools.get(tool, 0) + calls
+    return dict(sorted(tools.items()))
+
+
+def tools_line(event: str, role: str, unit: str, charm: list, empty: list) -> dict:
+    """Goal 2: hook tool processes per hook, the charm's and the empty charm's."""
+    counts = {}
+    for who, samples in (("charm", charm), ("empty", empty)):
+        results = [result for _, result in samples]
+        counts[who] = {
+            "tools": _same([juju_tools(r) for r in results]),
+            "n": _same([sum(juju_tools(r).values()) for r in results]),
+            "log": _same([r["juju_log"] for r in results]),
+            "log_n": _same([sum(r["juju_log"].values()) for r in results]),
+            "harness_log": _same([r["harness_log"] for r in results]),
+        }
+    ours = counts["charm"]
+    numeric = isinstance(ours["n"], int) and isinstance(ours["log_n"], int)
+    return {
+        "bench": "hooks-tools",
+        "event": event,
+        "role": role,
+        "unit": unit,
+        "hook_tools": ours["n"],
+        "tools": ours["tools"],
+        "juju_log": ours["log_n"],
+        "juju_log_by_logger": ours["log"],
+        "hook_tools_with_log": ours["n"] + ours["log_n"] if numeric else None,
+        "harness_log_not_counted": ours["harness_log"],
+        "empty_hook_tools": counts["empty"]["n"],
+        "empty_tools": counts["empty"]["tools"],
+        "empty_juju_log": counts["empty"]["log_n"],
+        "empty_juju_log_by_logger": counts["empty"]["log"],
+        "goal_hook_tools": GOAL_HOOK_TOOLS,
+        "met": _worst(ours["n"]) <= GOAL_HOOK_TOOLS,
+        "met_with_log": numeric and ours["n"] + ours["log_n"] <= GOAL_HOOK_TOOLS,
+    }
+
+
+def _worst(count: int | list[int]) -> int:
+    return max(count) if isinstance(count, list) else count
+
+
+def paired_line(event: str, role: str, unit: str, charm: list, empty: list) -> dict:
+    """Goals 1 and 3: the charm against the empty charm, runs interleaved one for one."""
+    import statistics
+
+    def med(values) -> float:
+        return round(statistics.median(values), 4)
+
+    net = {who: [_without_harness(w, r) for w, r in s] for who, s in (("c", charm), ("e", empty))}
+    walls = {who: [w for w, _ in s] for who, s in (("c", charm), ("e", empty))}
+    charm_s, empty_s = med(net["c"]), med(net["e"])
+    ratio = round(charm_s / empty_s, 3)
+    return {
+        "bench": "hooks-paired",
+        "event": event,
+        "role": role,
+        "unit": unit,
+        "runs": len(charm),
+        "metric": "wall_minus_harness_s",
+        "charm_s": charm_s,
+        "empty_s": empty_s,
+        "ratio": ratio,
+        "pair_ratio_median": round(
+            statistics.median(c / e for c, e in zip(net["c"], net["e"], strict=True)), 3
+        ),
+        "charm_wall_s": med(walls["c"]),
+        "empty_wall_s": med(walls["e"]),
+        "wall_ratio": round(med(walls["c"]) / med(walls["e"]), 3),
+        "charm_import_s": med([r["charm_import_s"] for _, r in charm]),
+        "empty_import_s": med([r["charm_import_s"] for _, r in empty]),
+        "charm_emit_s": med([r["emit_s"] for _, r in charm]),
+        "empty_emit_s": med([r["emit_s"] for _, r in empty]),
+        "charm_teardown_s": med([r["teardown_s"] for _, r in charm]),
+        "empty_teardown_s": med([r["teardown_s"] for _, r in empty]),
+        "charm_peak_rss_mb": med([r["peak_rss_mb"] for _, r in charm]),
+        "empty_peak_rss_mb": med([r["peak_rss_mb"] for _, r in empty]),
+        "goal_ratio": GOAL_RATIO,
+        "met": ratio <= GOAL_RATIO,
+    }
+
+
 # -- import costs ------------------------------------------------------------------------------
 
 _PATH = f"import sys; sys.path[:0] = [{str(SRC)!r}, {str(LIB)!r}]"
 _CLOCK = "import time; t = time.perf_counter()"
 _SHOW = "print(time.perf_counter() - t)"
 _NOW = "import time; print(time.time())"  # exit cost: from this print to the process's end
+_PYDANTIC = "from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator"
 IMPORT_PROBES = {
     "python_startup_s": "pass",  # the whole process
     "ops_cold_s": f"{_PATH}; {_CLOCK}; import ops; {_SHOW}",
     "charm_cold_s": f"{_PATH}; {_CLOCK}; import charm; {_SHOW}",
     "charm_after_ops_s": f"{_PATH}; import ops; {_CLOCK}; import charm; {_SHOW}",
     "kazoo_after_charm_s": f"{_PATH}; import charm; {_CLOCK}; import kazoo.client; {_SHOW}",
+    # pydantic's share of the charm's import: pydantic alone, then the charm without it.
+    # (pydantic imports lazily: the names the charm uses are what cost.)
+    "pydantic_after_ops_s": f"{_PATH}; import ops; {_CLOCK}; {_PYDANTIC}; {_SHOW}",
+    "charm_after_pydantic_s": f"{_PATH}; import ops; {_PYDANTIC}; {_CLOCK}; import charm; {_SHOW}",
     # Interpreter shutdown with the charm's modules loaded: its final garbage collections
     # walk every object; gc.freeze() (at the end of a hook) leaves them out.
     "exit_after_charm_s": f"{_PATH}; import charm; {_NOW}",
@@ -531,22 +716,39 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="zookeeper-k8s-bench-hooks-") as tmp:
         workdir = Path(tmp)
         cluster = steady_cluster(workdir / "cluster", seed)
+        paired: list[dict] = []
         try:
             deploy_s = time.perf_counter() - started
             leader = cluster.leader
             follower = min(o for o in cluster.units if o != leader)
-            warm = workdir / "warm.pickle"
+            warm, warm_empty = workdir / "warm.pickle", workdir / "warm-empty.pickle"
             write_spec(cluster, leader, EVENTS[0], warm)
+            write_spec(cluster, leader, EVENTS[0], warm_empty, empty=True)
             # Untimed: compiles bytecode of whatever changed since.
             run_child(warm, cluster.units[leader].netns)
+            run_child(warm_empty, cluster.units[leader].netns, EMPTY)
             for event in EVENTS:
                 for role, ordinal in zip(ROLES, (leader, follower), strict=True):
                     spec = workdir / f"{event}-{ordinal}.pickle"
                     write_spec(cluster, ordinal, event, spec)
                     netns = cluster.units[ordinal].netns
-                    samples = [run_child(spec, netns) for _ in range(args.runs)]
                     unit = cluster.units[ordinal].name
+                    if event not in PAIRED:
+                        samples = [run_child(spec, netns) for _ in range(args.runs)]
+                        print(json.dumps(summarize(event, role, unit, samples)), flush=True)
+                        continue
+                    # Charm, empty, charm, empty...: load on the machine hits both alike.
+                    empty_spec = workdir / f"{event}-{ordinal}-empty.pickle"
+                    write_spec(cluster, ordinal, event, empty_spec, empty=True)
+                    samples, empty = [], []
+                    for _ in range(args.runs):
+                        samples.append(run_child(spec, netns))
+                        empty.append(run_child(empty_spec, netns, EMPTY))
                     print(json.dumps(summarize(event, role, unit, samples)), flush=True)
+                    paired.append(paired_line(event, role, unit, samples, empty))
+                    paired.append(tools_line(event, role, unit, samples, empty))
+            for line in paired:
+                print(json.dumps(line), flush=True)
         finally:
             cluster.stop()
             network.cleanup_units()
