@@ -80,18 +80,20 @@ class ZooKeeperCharm(ops.CharmBase):
         self.reconciler.run()
 
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
-        """The periodic look: converge if something drifted, and log how the server is."""
+        """The periodic look: converge if something drifted; log a server in trouble (a
+        healthy one is in the status already, and every log line is a hook tool call)."""
         self.reconciler.run()
         health = self.reconciler.io.health
-        logger.info(
-            "health: serving=%s mode=%s voters=%d outstanding=%d connections=%d zxid=%#x",
-            health.serving,
-            health.mode,
-            health.voters,
-            health.outstanding_requests,
-            health.connections,
-            health.zxid,
-        )
+        if not health.serving or health.outstanding_requests >= status.BUSY_OUTSTANDING_REQUESTS:
+            logger.warning(
+                "health: serving=%s mode=%s voters=%d outstanding=%d connections=%d zxid=%#x",
+                health.serving,
+                health.mode,
+                health.voters,
+                health.outstanding_requests,
+                health.connections,
+                health.zxid,
+            )
 
     def _on_peer_departed(self, event: ops.RelationDepartedEvent) -> None:
         if self.reconciler.leaving() is not None:

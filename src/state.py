@@ -18,7 +18,9 @@ def _hyphens(name: str) -> str:
 
 
 class _Databag(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(alias_generator=_hyphens, populate_by_name=True)
+    model_config = pydantic.ConfigDict(
+        alias_generator=_hyphens, populate_by_name=True, frozen=True
+    )
 
 
 class MemberState(enum.StrEnum):

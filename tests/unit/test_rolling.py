@@ -214,3 +214,8 @@ def test_update_status_logs_a_health_summary_and_flags_a_busy_server(disk, admin
     assert summary == [
         "health: serving=True mode=leader voters=3 outstanding=1500 connections=7 zxid=0x0"
     ]
+
+    # A healthy server's update-status logs nothing: under Juju each line is a juju-log call.
+    admin_server.health = admin.Health(serving=True, mode="leader", voters=3)
+    ctx.run(ctx.on.update_status(), out)
+    assert [m.message for m in ctx.juju_log if m.message.startswith("health:")] == summary

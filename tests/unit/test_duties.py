@@ -1,0 +1,295 @@
+"""State tests of the duties without events: a snapshot in, the changes a duty wants out.
+
+Each duty reads one immutable snapshot (snapshot.py) and returns an Outcome; nothing here
+runs ops. The shells a duty needs are the small stand-ins below, each recording what it did.
+Then the charm: every event that reconciles reaches the same state from the same start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ops
+import pytest
+from ops import testing
+
+import admin
+import status
+from config import parse
+from duties import bootstrap, membership, roll, rotation, system_users
+from ensemble import EnsembleConfig
+from layout import K8S
+from snapshot import Identity, Snapshot
+from state import ClusterAppData, ClusterUnitData, InternalSecret, MemberState, RotationPhase
+from tests.unit.test_charm import context, make_state, peers, plan, workload
+
+UNIT = Identity("zk", "prod", 0, K8S)
+SECRET = InternalSecret(super_password="s" * 32, sync_password="q" * 32)
+
+
+def members(*ordinals: int) -> list[str]:
+    return [UNIT.server(o).line for o in ordinals]
+
+
+def serving(**changes) -> ClusterUnitData:
+    return ClusterUnitData(**{"state": MemberState.SERVING, "mode": "follower", **changes})
+
+
+def snap(*, cluster=None, me=None, others=None, planned=3, config=None) -> Snapshot:
+    return Snapshot(
+        unit=UNIT,
+        leader=True,
+        config=parse(config or {}),
+        cluster=cluster or ClusterAppData(members=members(0, 1, 2)),
+        secret=SECRET,
+        me=me or serving(),
+        planned=planned,
+        others={1: serving(), 2: serving()} if others is None else others,
+    )
+
+
+class Zookeeper:
+    """The admin session: a committed config that reconfig changes, each call recorded."""
+
+    def __init__(self, committed: EnsembleConfig):
+        self.committed = committed
+        self.calls: list[tuple] = []
+
+    def committed_config(self) -> EnsembleConfig:
+        return self.committed
+
+    def reconfig(self, joining, leaving):
+        self.calls.append((tuple(joining), tuple(leaving)))
+        kept = [s for s in self.committed.servers if s.id not in leaving]
+        added = EnsembleConfig.parse("\n".join(joining)).servers
+        self.committed = EnsembleConfig((*kept, *added))
+        return self.committed
+
+
+@dataclasses.dataclass
+class Shells:
+    serving: frozenset[int] = frozenset({0, 1, 2})
+    leader: frozenset[int] = frozenset({0})
+    zk: Zookeeper | None = None
+    health: admin.Health = dataclasses.field(
+        default_factory=lambda: admin.Health(serving=True, mode="leader", voters=3)
+    )
+    model: object = None
+    sessions: int = 0
+
+    def serving_now(self, ordinals):
+        return frozenset(o for o in ordinals if o in self.serving)
+
+    def leading_now(self, ordinals):
+        return frozenset(o for o in ordinals if o in self.leader)
+
+    def zookeeper(self, _snapshot):
+        self.sessions += 1
+        return self.zk
+
+
+# -- bootstrap -------------------------------------------------------------------------------
+
+
+def test_bootstrap_publishes_every_planned_pod_once_and_never_again():
+    first = bootstrap.plan(ClusterAppData(), 3, UNIT)
+    assert first.bootstrap_members == [0, 1, 2]
+    assert first.members == members(0, 1, 2)
+    later = first.model_copy(update={"members": members(0, 1, 2, 3)})
+    assert bootstrap.plan(later, 5, UNIT) == later  # ZooKeeper says who votes from now on
+
+
+# -- the roll --------------------------------------------------------------------------------
+
+
+def test_roll_grants_a_follower_first_and_asks_zookeeper_who_leads():
+    pending = {1: serving(pending_config="new"), 2: serving(pending_config="new")}
+    io = Shells(leader=frozenset({1}))
+    out = roll.run(snap(me=serving(pending_config="new"), others=pending), io)
+    assert out.cluster.restart_grant in (0, 2)  # unit 1 leads: it goes last
+    assert out.cluster.restart_grant != 1
+
+
+def test_roll_changes_nothing_without_pending_settings():
+    out = roll.run(snap(), Shells())
+    assert out.cluster is None and out.held is None
+
+
+def test_roll_waits_for_an_upgrade_instead_of_granting():
+    cluster = ClusterAppData(members=members(0, 1, 2), upgrade_partition=2)
+    out = roll.run(snap(cluster=cluster, others={1: serving(pending_config="x")}), Shells())
+    assert out.cluster is None
+    assert out.held == "rolling restart waits for the upgrade"
+
+
+# -- membership ------------------------------------------------------------------------------
+
+
+def test_membership_opens_no_session_when_zookeeper_already_has_what_juju_plans():
+    io = Shells()
+    assert membership.run(snap(), io).cluster is None
+    assert io.sessions == 0
+
+
+def test_membership_adds_a_synced_joiner_and_publishes_what_zookeeper_committed():
+    io = Shells(serving=frozenset({0, 1, 2, 3}))
+    io.zk = Zookeeper(EnsembleConfig.parse("\n".join(members(0, 1, 2))))
+    others = {1: serving(), 2: serving(), 3: serving(mode="observer")}
+    out = membership.run(snap(others=others, planned=4), io)
+    assert io.zk.calls == [((UNIT.server(3).line,), ())]
+    assert out.cluster.members == members(0, 1, 2, 3)
+
+
+def test_membership_never_removes_on_a_partial_view():
+    """The pods leaving may be missing from the relation while they still vote: removal
+    counts what ZooKeeper says serves, and nothing goes when too few answer."""
+    io = Shells(serving=frozenset({0}))
+    io.zk = Zookeeper(EnsembleConfig.parse("\n".join(members(0, 1, 2))))
+    out = membership.run(snap(others={}, planned=1), io)
+    assert all(not leaving for _, leaving in io.zk.calls)
+    assert out.held
+
+
+def test_a_leaving_unit_with_no_secret_says_so_and_removes_nobody():
+    io = Shells(health=admin.NOT_RUNNING)
+    held, committed = membership.leave(io, 1, None)
+    assert held == "cannot read the internal secret"
+    assert committed == []
+
+
+# -- rotation --------------------------------------------------------------------------------
+
+
+def test_rotation_waits_until_every_server_runs_the_current_credentials():
+    cluster = ClusterAppData(members=members(0, 1, 2), rotation=RotationPhase.ACCEPT)
+    start = snap(cluster=cluster)
+    behind = {1: serving(running_jaas="old"), 2: serving(running_jaas=start.jaas_fingerprint)}
+    assert rotation.run(start.but(others=behind), Shells()).secret is None
+
+
+def test_rotation_moves_on_once_every_server_runs_them():
+    cluster = ClusterAppData(members=members(0, 1, 2), rotation=RotationPhase.ACCEPT)
+    start = snap(cluster=cluster)
+    done = serving(running_jaas=start.jaas_fingerprint)
+    out = rotation.run(start.but(me=done, others={1: done, 2: done}), Shells())
+    assert out.secret is not None
+    assert out.cluster.rotation is not RotationPhase.ACCEPT
+
+
+# -- system-users ----------------------------------------------------------------------------
+
+
+class Model:
+    def __init__(self, content=None, error=None):
+        self.content, self.error = content, error
+
+    def get_secret(self, id):
+        if self.error:
+            raise self.error
+        return self
+
+    def get_content(self, refresh=False):
+        return self.content
+
+
+@pytest.mark.parametrize(
+    ("model", "blocked"),
+    [
+        (Model(error=ops.SecretNotFoundError()), "juju grant-secret secret:abc zk"),
+        (Model({"super-password": "short"}), "add a new secret revision"),
+    ],
+)
+def test_system_users_blocks_naming_the_fix(model, blocked):
+    out = system_users.run(snap(config={"system-users": "secret:abc"}), Shells(model=model))
+    assert blocked in out.blocked
+    assert out.secret is None
+
+
+def test_system_users_rotates_to_the_new_password_and_ends_the_pass():
+    model = Model({"super-password": "n" * 32})
+    out = system_users.run(snap(config={"system-users": "secret:abc"}), Shells(model=model))
+    assert out.secret.super_password == "n" * 32
+    assert out.secret.super_password_previous == SECRET.super_password
+
+
+def test_system_users_waits_for_a_roll_under_way():
+    model = Model({"super-password": "n" * 32})
+    start = snap(config={"system-users": "secret:abc"}, others={1: serving(pending_config="x")})
+    out = system_users.run(start, Shells(model=model))
+    assert out.secret is None
+    assert out.held == "system-users: new password waits for the current roll"
+
+
+# -- statuses --------------------------------------------------------------------------------
+
+
+def test_app_status_names_the_move_while_zookeeper_and_juju_differ():
+    assert status.app(snap(planned=5)) == ops.MaintenanceStatus("3 voting members, moving to 5")
+    assert status.app(snap()) == ops.ActiveStatus("3 voting members, 0 client apps")
+
+
+def test_a_failed_restart_names_its_way_out():
+    (blocked, _) = status.unit(
+        snap(me=serving(failed_config="x")), True, admin.Health(serving=True), 120
+    )
+    assert blocked.name == "blocked"
+    assert blocked.message.endswith("fix the cause, then run the restart action")
+
+
+# -- every event reaches the same state ------------------------------------------------------
+
+EVENTS = {
+    "install": lambda ctx, state: ctx.on.install(),
+    "start": lambda ctx, state: ctx.on.start(),
+    "config-changed": lambda ctx, state: ctx.on.config_changed(),
+    "upgrade-charm": lambda ctx, state: ctx.on.upgrade_charm(),
+    "leader-elected": lambda ctx, state: ctx.on.leader_elected(),
+    "update-status": lambda ctx, state: ctx.on.update_status(),
+    "pebble-ready": lambda ctx, state: ctx.on.pebble_ready(workload(state)),
+    "relation-changed": lambda ctx, state: ctx.on.relation_changed(peers(state), remote_unit=1),
+    "relation-joined": lambda ctx, state: ctx.on.relation_joined(peers(state), remote_unit=2),
+    "relation-created": lambda ctx, state: ctx.on.relation_created(peers(state)),
+}
+
+
+def _settled(disk):
+    """unit/0, leader of three serving members, after its first hooks, then drift."""
+    ctx = context()
+    state = ctx.run(ctx.on.leader_elected(), make_state(disk))
+    state = ctx.run(ctx.on.config_changed(), state)
+    reports = {o: {"state": '"serving"', "mode": '"follower"'} for o in (1, 2)}
+    relation = dataclasses.replace(peers(state), peers_data=reports)
+    # Drift for the next hook to repair, whichever it is: a setting changed, a file gone.
+    (disk / "data/myid").unlink()
+    return dataclasses.replace(state, relations={relation}, config={"log-level": "WARN"})
+
+
+def _what_a_user_sees(state: testing.State, disk) -> tuple:
+    files = {p.relative_to(disk.root): p.read_text() for p in disk.root.rglob("*") if p.is_file()}
+    return (
+        dict(peers(state).local_app_data),
+        dict(peers(state).local_unit_data),
+        plan(state),
+        state.unit_status,
+        state.app_status,
+        files,
+    )
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_every_event_reaches_the_same_state(event, disk):
+    """Reconcile is holistic: which event woke it makes no difference to where it ends."""
+    start = _settled(disk)
+    ctx = context()
+    reference = _what_a_user_sees(ctx.run(ctx.on.update_status(), start), disk)
+    ctx = context()
+    out = ctx.run(EVENTS[event](ctx, start), start)
+    assert _what_a_user_sees(out, disk) == reference
+
+
+def test_the_events_above_have_something_to_reconcile(disk):
+    """Not a tautology: from this start, a hook that did not reconcile would differ."""
+    start = _settled(disk)
+    before = _what_a_user_sees(start, disk)
+    ctx = context()
+    assert _what_a_user_sees(ctx.run(ctx.on.update_status(), start), disk) != before
