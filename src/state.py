@@ -74,6 +74,9 @@ class ClusterAppData(_Databag):
     policy_digest: str | None = None
     # Opted-in chroots for unauthenticated clients that the leader has created.
     open_chroots_made: list[str] = []
+    # ZooKeeper creates / open to anyone; the leader closes it on its first hook that reaches
+    # a serving ensemble, before any client is told where to connect.
+    root_closed: bool = False
 
 
 class ClusterUnitData(_Databag):

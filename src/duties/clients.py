@@ -3,16 +3,31 @@ ACLs, and loses them when it goes (provider.py); the opted-in open chroots are m
 
 from __future__ import annotations
 
+import dataclasses
+
 import admin
 import clients
 import provider
-from duties import Outcome
+from duties import NOTHING, Outcome
 from layout import CLIENT_PORT
 from shells import Shells
 from snapshot import Snapshot
 
 
 def run(snap: Snapshot, io: Shells) -> Outcome:
+    if not snap.cluster.root_closed:
+        if not io.health.serving:
+            return NOTHING  # nothing to serve clients with yet
+        try:
+            io.zookeeper(snap).set_acls("/", clients.super_only())
+        except admin.AdminError as exc:
+            return Outcome(held=f"closing the root znode waits for ZooKeeper: {exc}")
+        snap = snap.but(cluster=snap.cluster.model_copy(update={"root_closed": True}))
+    outcome = _serve(snap, io)
+    return dataclasses.replace(outcome, cluster=outcome.cluster or snap.cluster)
+
+
+def _serve(snap: Snapshot, io: Shells) -> Outcome:
     hosts = snap.voter_addresses
     served_by = provider.Provider(
         io.model,

@@ -6,7 +6,7 @@ import pytest
 
 import admin
 from tests.live.cluster import Cluster, deadline_poll, pod_name
-from tests.live.writer import Writer
+from tests.live.writer import Writer, client_app
 
 
 def pids(cluster: Cluster) -> dict[int, int]:
@@ -104,7 +104,8 @@ def test_the_restart_action_rolls_every_member_leader_last(cluster):
     cluster.wait_serving()
     cluster.settle()
     before = pids(cluster)
-    with Writer(cluster.hosts(), None) as writer:
+    chroot, user = client_app(cluster)
+    with Writer(cluster.hosts() + chroot, None, sasl=user) as writer:
         cluster.run(cluster.leader, "action", name="restart")
         cluster.wait_serving()
         cluster.settle()
@@ -123,7 +124,8 @@ def test_rotating_every_password_keeps_clients_connected(cluster):
     old_super = cluster.super_password()
     old_jaas = (cluster.units[0].storage / "conf" / "jaas.conf").read_text()
 
-    with Writer(cluster.hosts(), None) as writer:
+    chroot, user = client_app(cluster)
+    with Writer(cluster.hosts() + chroot, None, sasl=user) as writer:
         cluster.run(cluster.leader, "action", name="rotate-passwords", params={"users": "all"})
         assert cluster.action_results["rotating"] == "super, sync"
         cluster.wait_serving()

@@ -10,7 +10,7 @@ import pytest
 from ensemble import EnsembleConfig, Role
 from tests.live.cluster import Cluster, deadline_poll, pod_name
 from tests.live.juju import join_hooks
-from tests.live.writer import Writer
+from tests.live.writer import Writer, client_app
 from tests.live.zk import session
 
 SEEDS = (11, 22, 33)
@@ -119,7 +119,8 @@ def test_scaling_keeps_every_acknowledged_write_in_any_legal_hook_order(cluster,
         move_zookeeper_leadership_to(cluster, zk_leader)
     if juju_leader is not None:
         cluster.elect(juju_leader)
-    with Writer(every_address(max(start, *sizes)), password=None) as writer:
+    chroot, user = client_app(cluster)
+    with Writer(every_address(max(start, *sizes)) + chroot, None, sasl=user) as writer:
         for size in sizes:
             scale_and_check(cluster, writer, size)
             assert writer.acknowledged, "the client could not write"
@@ -131,7 +132,8 @@ def test_scaling_keeps_every_acknowledged_write_in_any_legal_hook_order(cluster,
 def test_a_round_trip_through_every_size_on_one_ensemble(cluster):
     cluster.deploy(3)
     cluster.wait_serving()
-    with Writer(every_address(5), password=None) as writer:
+    chroot, user = client_app(cluster)
+    with Writer(every_address(5) + chroot, None, sasl=user) as writer:
         for size in (5, 3, 1, 3, 4, 3):
             scale_and_check(cluster, writer, size)
     assert writer.missing() == []
@@ -184,8 +186,9 @@ def test_killing_the_zookeeper_leader_mid_scale_converges(cluster):
 def test_scaling_down_while_a_leaving_member_is_down_keeps_a_quorum(cluster):
     cluster.deploy(3)
     cluster.wait_serving()
+    chroot, user = client_app(cluster)  # told its user while every server accepts it
     cluster.stop_process(cluster.units[1])  # a member that is about to go is down already
-    with Writer(every_address(3), password=None) as writer:
+    with Writer(every_address(3) + chroot, None, sasl=user) as writer:
         cluster.scale(1)
         cluster.wait_serving()
         cluster.settle()

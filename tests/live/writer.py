@@ -9,6 +9,14 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException
 
 
+def client_app(cluster, app: str = "writer", relation_id: int = 90) -> tuple[str, tuple[str, str]]:
+    """Relate a client app as a user would: its chroot and SASL (user, password)."""
+    request = {"database": f"/{app}", "requested-secrets": '["username", "password", "uris"]'}
+    cluster.relate(app, request, relation_id)
+    creds = cluster.credentials(relation_id)
+    return f"/{app}", (creds["username"], creds["password"])
+
+
 class Writer:
     """Writes /writes/w-<seq> in a loop; remembers what was acknowledged and what it saw."""
 
@@ -18,8 +26,13 @@ class Writer:
         password: str | None,
         path: str = "/writes",
         digest: tuple[str, str] = ("writer", "writer-password"),
+        sasl: tuple[str, str] | None = None,
     ):
-        """password: the super user's (SASL); None: the `digest` identity instead."""
+        """password: the super user's; sasl: a client's (user, password), as a related app
+        logs in (SASL); neither: the `digest` identity instead (it reaches only what is
+        open to anyone: the charm closes the root on its first serving hook)."""
+        if password:
+            sasl = ("super", password)
         self.path = path
         self.acknowledged: list[str] = []
         self.errors = 0
@@ -27,14 +40,8 @@ class Writer:
         self.max_gap = 0.0
         self._stop = threading.Event()
         auth = (
-            {
-                "sasl_options": {
-                    "mechanism": "DIGEST-MD5",
-                    "username": "super",
-                    "password": password,
-                }
-            }
-            if password
+            {"sasl_options": {"mechanism": "DIGEST-MD5", "username": sasl[0], "password": sasl[1]}}
+            if sasl
             else {"auth_data": [("digest", ":".join(digest))]}
         )
         self.client = KazooClient(

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import pathlib
 
@@ -76,10 +77,21 @@ def admin_server(monkeypatch):
 def no_zookeeper_sessions(monkeypatch):
     """A tripwire, not a fake: a unit test that makes the charm open a kazoo session (or log
     in as a client, admin.refusing) would otherwise wait out a connection timeout against
-    whatever listens on 2181."""
+    whatever listens on 2181. The one thing every leader does on its first serving hook,
+    closing the root znode, is recorded instead (ROOT_CLOSED) and nothing else is allowed."""
+    closed: list[list] = []
 
+    class RootOnly:
+        def set_acls(self, path, acls):
+            assert path == "/", f"unit tests have no ZooKeeper: the charm set ACLs on {path}"
+            closed.append(list(acls))
+
+        def __getattr__(self, name):
+            raise AssertionError(f"unit tests have no ZooKeeper: the charm tried Admin.{name}")
+
+    @contextlib.contextmanager
     def session(*args, **kwargs):
-        raise AssertionError("unit tests have no ZooKeeper: the charm tried admin.session()")
+        yield RootOnly()
 
     monkeypatch.setattr(admin, "session", session)
 
@@ -88,6 +100,7 @@ def no_zookeeper_sessions(monkeypatch):
 
     # It logs in as each new client on every server, retrying for seconds.
     monkeypatch.setattr(admin, "refusing", refusing)
+    return closed
 
 
 class Disk:

@@ -24,6 +24,7 @@ class FakeZooKeeper:
         self.sessions = 0
         self.steps: list[tuple[list[str], list[int]]] = []
         self.fail = False
+        self.acls: dict[str, list] = {}  # set_acls calls: the root closed on the first hook
         # Ordinals whose server answers `srvr` with a mode: every pod serves unless a test
         # says otherwise.
         self.serving = set(range(9))
@@ -42,6 +43,9 @@ class FakeZooKeeper:
 
     def committed_config(self):
         return self.config
+
+    def set_acls(self, path, acls):
+        self.acls[path] = list(acls)
 
     def reconfig(self, joining, leaving):
         self.steps.append((joining, leaving))
@@ -77,6 +81,7 @@ def cluster_state(disk, *, leader=True, planned, published, peers_states, unit_i
             "internal-secret-id": json.dumps(secret.id),
             "bootstrap-members": json.dumps([0, 1, 2]),
             "members": json.dumps([member_line(o).strip() for o in published]),
+            "root-closed": "true",
         },
     )
     relation = testing.PeerRelation(

@@ -141,6 +141,7 @@ def zk_state(
         "internal-secret-id": json.dumps(secret.id),
         "bootstrap-members": json.dumps([0, 1, 2]),
         "members": json.dumps([member_line(o).strip() for o in members]),
+        "root-closed": "true",  # the leader's first serving hook did it
     }
     if records is not None:
         app_data["clients"] = json.dumps(records)
@@ -414,6 +415,47 @@ def test_asking_for_either_tls_field_moves_tls_into_a_secret(disk, zookeeper, re
     assert "tls" not in answer(out, 6)
     assert answer(out, 6)["secret-tls"] == tls_secret(out, 6).id
     assert tls_secret(out, 6).latest_content == {"tls": "disabled"}
+
+
+def without_root_closed(state):
+    """The deployment before its leader ever reached a serving ensemble."""
+    cluster = state.get_relation(PEER_ID)
+    data = {k: v for k, v in cluster.local_app_data.items() if k != "root-closed"}
+    return with_relations(state, dataclasses.replace(cluster, local_app_data=data))
+
+
+def test_the_leaders_first_serving_hook_closes_the_root_before_any_client_exists(disk, zookeeper):
+    """ZooKeeper creates / open to anyone: until the leader closes it, any client could
+    create znodes there, with or without credentials."""
+    out = run(without_root_closed(zk_state(disk)), event="update_status")
+    assert zookeeper.calls == [("set_acls", "/", SUPER_ONLY)]
+    assert json.loads(out.get_relation(PEER_ID).local_app_data["root-closed"]) is True
+
+    zookeeper.calls.clear()
+    run(out, event="update_status")
+    assert zookeeper.calls == []  # once: the ACL stays with the znode
+
+
+def test_an_unreachable_zookeeper_holds_the_root_closing_until_a_later_hook(disk, zookeeper):
+    zookeeper.fail = True
+    held = run(without_root_closed(zk_state(disk)), event="update_status")
+    assert held.unit_status.name == "waiting"
+    assert held.unit_status.message.startswith("closing the root znode waits for ZooKeeper")
+    assert "root-closed" not in held.get_relation(PEER_ID).local_app_data
+
+    zookeeper.fail = False  # the way out: any later hook, once ZooKeeper answers
+    out = run(held, event="update_status")
+    assert zookeeper.calls == [("set_acls", "/", SUPER_ONLY)]
+    assert out.unit_status.name == "active"
+
+
+def test_a_leader_whose_server_does_not_serve_yet_leaves_the_root_for_later(
+    disk, zookeeper, admin_server
+):
+    admin_server.health = admin.NOT_RUNNING
+    out = run(without_root_closed(zk_state(disk)), event="update_status")
+    assert zookeeper.sessions == 0
+    assert "root-closed" not in out.get_relation(PEER_ID).local_app_data
 
 
 def test_zookeeper_gets_the_chroot_with_the_clients_acls_after_the_root_is_locked(disk, zookeeper):
