@@ -45,6 +45,10 @@ class ZooKeeperCharm(ops.CharmBase):
             on.leader_elected,
             on.secret_changed,
             on.zookeeper_pebble_ready,
+            # The workload wakes the charm: its watcher's notice, the health check's changes.
+            on.zookeeper_pebble_custom_notice,
+            on.zookeeper_pebble_check_failed,
+            on.zookeeper_pebble_check_recovered,
             on.data_storage_attached,
             on[PEER].relation_created,
             on[PEER].relation_joined,

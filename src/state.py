@@ -93,6 +93,12 @@ class ClusterUnitData(_Databag):
     # The settings whose restart did not come back into the quorum in time: the roll stops
     # here until the settings change again (a fix, or the restart action).
     failed_config: str | None = None
+    # A restart under way: the settings it restarted into and when (seconds since the epoch).
+    # The hook that restarted the server returns at once; the watcher's notice that the
+    # server serves again wakes the charm to finish it (or to call it failed, past the
+    # restart timeout).
+    restarting: str | None = None
+    restarted_at: float | None = None
 
 
 class InternalSecret(_Databag):

@@ -33,6 +33,8 @@ def unit(
                 f"{restart_timeout:.0f}s; fix the cause, then run the restart action"
             )
         )
+    elif me.restarting is not None:
+        statuses.append(ops.MaintenanceStatus("restarting zookeeper with new settings"))
     elif me.pending_config is not None:
         statuses.append(ops.MaintenanceStatus("settings changed: waiting to restart in turn"))
     if snap.published is None:

@@ -20,10 +20,6 @@ logger = logging.getLogger(__name__)
 
 # The dynamic file the charm writes to start a server; ZooKeeper writes the versioned ones.
 START_DYNAMIC_FILE = "zoo.cfg.dynamic"
-# A joiner syncs in seconds; past this the leader adds it on a later hook.
-JOIN_SYNC_TIMEOUT = 60.0
-# How long a restarted server may take to rejoin the quorum before the roll halts.
-RESTART_TIMEOUT = 120.0
 
 
 def prepare(snap: Snapshot, io: Shells) -> Outcome:
@@ -59,61 +55,52 @@ def prepare(snap: Snapshot, io: Shells) -> Outcome:
 
 
 def restart_in_turn(snap: Snapshot, io: Shells, restart_timeout: float) -> Outcome:
-    """This unit's turn in the roll: restart, then wait for ZooKeeper to say it is back."""
+    """This unit's turn in the roll: restart and return; a later hook, woken by the
+    workload's notice that the server serves again, sees that it came back."""
     me = snap.me
+    if me.restarting is not None:
+        return _restarted(snap, io, restart_timeout)
     if not me.pending_config or snap.cluster.restart_grant != snap.unit.ordinal:
         return NOTHING
-    desired = me.pending_config
-    hosts, voters = snap.voter_addresses, len(snap.voter_addresses)
-    if not admin.quorum_synced(hosts, voters):
+    hosts = snap.voter_addresses
+    if not admin.quorum_synced(hosts, len(hosts)):
         return Outcome(held="waiting for every member to be in sync before restarting")
     layer = render.pebble_layer(snap.config, snap.unit.layout, snap.unit.address)
     io.workload.apply_layer(layer)
     io.workload.restart()
-    deadline = time.monotonic() + restart_timeout
-    while time.monotonic() < deadline:
-        if io.probe_again().serving and admin.quorum_synced(hosts, voters):
-            return Outcome(
-                me=me.model_copy(
-                    update={
-                        "running_config": desired,
-                        "failed_config": None,
-                        "pending_config": None,
-                        "running_jaas": snap.jaas_fingerprint,
-                    }
-                )
-            )
-        time.sleep(0.5)
-    logger.error("zookeeper did not rejoin the quorum within %ss", restart_timeout)
-    return Outcome(me=me.model_copy(update={"failed_config": desired}))
+    update = {"restarting": me.pending_config, "restarted_at": time.time()}
+    return Outcome(me=me.model_copy(update=update))
+
+
+def _restarted(snap: Snapshot, io: Shells, restart_timeout: float) -> Outcome:
+    me = snap.me
+    hosts = snap.voter_addresses
+    done = {"restarting": None, "restarted_at": None}
+    if io.health.serving and admin.quorum_synced(hosts, len(hosts)):
+        running = me.restarting
+        update = {
+            **done,
+            "running_config": running,
+            "running_jaas": snap.jaas_fingerprint,
+            "failed_config": None,
+            "pending_config": me.pending_config if me.pending_config != running else None,
+        }
+        return Outcome(me=me.model_copy(update=update))
+    if time.time() - (me.restarted_at or 0.0) > restart_timeout:
+        logger.error("zookeeper did not rejoin the quorum within %ss", restart_timeout)
+        return Outcome(me=me.model_copy(update={**done, "failed_config": me.restarting}))
+    return Outcome(held="restarted: waiting for zookeeper to rejoin the quorum")
 
 
 def report(snap: Snapshot, io: Shells) -> Outcome:
-    """Tell the leader what this server is now (what it adds or removes members by)."""
+    """Tell the leader what this server is now (what it adds or removes members by); a
+    joiner not in sync yet says so, and its watcher's notice wakes it once it is."""
     health = io.probe_again()
-    if not snap.votes and not health.serving:
-        health = _await_sync(io)
-    me = snap.me
-    return Outcome(
-        me=me.model_copy(
-            update={
-                "state": MemberState.SERVING if health.serving else MemberState.STARTED,
-                "mode": health.mode,
-            }
-        )
-    )
-
-
-def _await_sync(io: Shells) -> admin.Health:
-    """A joiner syncs in seconds: wait for it here so the leader can add it at once."""
-    deadline = time.monotonic() + JOIN_SYNC_TIMEOUT
-    health = io.health
-    while io.workload.running() and time.monotonic() < deadline:
-        health = io.probe_again()
-        if health.serving:
-            break
-        time.sleep(0.5)
-    return health
+    update = {
+        "state": MemberState.SERVING if health.serving else MemberState.STARTED,
+        "mode": health.mode,
+    }
+    return Outcome(me=snap.me.model_copy(update=update))
 
 
 def _dynamic_file(snap: Snapshot, io: Shells) -> tuple[str | None, bool]:

@@ -128,6 +128,14 @@ def with_services(state: testing.State, statuses) -> testing.State:
     return dataclasses.replace(state, containers={container})
 
 
+def woken(ctx: testing.Context, state: testing.State) -> testing.State:
+    """The workload's watcher says its server changed (a custom notice), as after a restart."""
+    notice = testing.Notice("zookeeper-k8s.io/server", last_data={"state": "serving"})
+    container = dataclasses.replace(workload(state), notices=[notice])
+    state = dataclasses.replace(state, containers={container})
+    return ctx.run(ctx.on.pebble_custom_notice(container, notice), state)
+
+
 def restarts(ctx: testing.Context) -> list[str]:
     """Restarts as `juju debug-log` shows them: Scenario keeps no other trace of one."""
     return [line.message for line in ctx.juju_log if line.message.startswith("restarting")]
@@ -314,7 +322,6 @@ def test_a_unit_outside_the_ensemble_starts_as_observer_and_waits_to_be_added(di
 
 def test_a_joiner_not_yet_in_sync_says_so(disk, admin_server, monkeypatch):
     # The charm gives a joiner a while to sync inside the hook; no time to give here.
-    monkeypatch.setattr(server, "JOIN_SYNC_TIMEOUT", 0)
     admin_server.health = admin.NOT_RUNNING
     ctx = context(3)
     out = ctx.run(ctx.on.config_changed(), follower_state(disk, internal_secret_without_label()))
@@ -368,7 +375,6 @@ def test_a_joiner_left_out_of_the_config_it_runs_starts_again_as_an_observer(
     left_out = member_line(0) + member_line(1) + member_line(2) + member_line(4)
     state = joiner_running_with(disk, admin_server, ctx, left_out)
     admin_server.health = admin.NOT_RUNNING  # LOOKING, outside its own config
-    monkeypatch.setattr(server, "JOIN_SYNC_TIMEOUT", 0)  # no time to give it to sync here
     ctx.run(ctx.on.update_status(), state)
 
     assert restarts(ctx) == ["restarting zookeeper"]
@@ -399,7 +405,12 @@ def test_a_joiner_in_the_config_it_runs_is_left_running(disk, admin_server):
 def test_changed_tick_time_rewrites_zoo_cfg_and_restarts_zookeeper(ctx, disk, deployed):
     disk.age()
     before = disk.files()
-    out = ctx.run(ctx.on.config_changed(), with_config(deployed, tick_time=3000))
+    restarted = ctx.run(ctx.on.config_changed(), with_config(deployed, tick_time=3000))
+    # The hook returns right after the restart; the server's notice wakes the next one.
+    assert restarted.unit_status == testing.MaintenanceStatus(
+        "restarting zookeeper with new settings"
+    )
+    out = woken(ctx, restarted)
 
     after = disk.files()
     assert "tickTime=3000\n" in (disk / "conf/zoo.cfg").read_text()
@@ -467,7 +478,7 @@ def test_bad_config_on_a_fresh_unit_writes_nothing(disk):
 
 def test_fixing_bad_config_unblocks_and_applies_it(ctx, disk, deployed):
     blocked = ctx.run(ctx.on.config_changed(), with_config(deployed, tick_time=5))
-    out = ctx.run(ctx.on.config_changed(), with_config(blocked, tick_time=2500))
+    out = woken(ctx, ctx.run(ctx.on.config_changed(), with_config(blocked, tick_time=2500)))
 
     assert out.unit_status == testing.ActiveStatus("leader, 3 members")
     assert "tickTime=2500\n" in (disk / "conf/zoo.cfg").read_text()
@@ -702,7 +713,9 @@ def test_a_server_that_comes_back_after_the_roll_gave_up_is_no_longer_blocked(
     synced = iter([True])  # in sync before the restart; not back after it
     monkeypatch.setattr(admin, "quorum_synced", lambda hosts, voters: next(synced, False))
     admin_server.health = admin.NOT_RUNNING
-    failed = ctx.run(ctx.on.config_changed(), with_config(deployed, tick_time=3000))
+    restarted = ctx.run(ctx.on.config_changed(), with_config(deployed, tick_time=3000))
+    # Its next hook (the health check failing, or any other) finds it past the timeout.
+    failed = ctx.run(ctx.on.update_status(), restarted)
     assert failed.unit_status.name == "blocked"
     assert failed.unit_status.message.startswith("restart failed: ")
 

@@ -10,7 +10,7 @@ import admin
 from ensemble import zxid_lag
 from rolling import Decision, Member, fingerprint, next_restart
 from tests.unit.conftest import internal_secret
-from tests.unit.test_charm import context, make_state, member_line, peers
+from tests.unit.test_charm import context, make_state, member_line, peers, woken
 
 OK = Member(pending=False, serving=True)
 PENDING = Member(pending=True, serving=True)
@@ -145,7 +145,8 @@ def test_a_follower_waits_for_its_grant_then_restarts_once(disk):
     )
     granted = running(granted, waiting)
     ctx = context(1)
-    done = ctx.run(ctx.on.relation_changed(peers(granted), remote_unit=0), granted)
+    restarted = ctx.run(ctx.on.relation_changed(peers(granted), remote_unit=0), granted)
+    done = woken(ctx, restarted)  # the watcher's notice: the server serves again
     assert [m.message for m in ctx.juju_log if m.message.startswith("restarting")] == [
         "restarting zookeeper"
     ]
