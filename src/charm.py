@@ -107,6 +107,10 @@ class ZooKeeperCharm(ActionsMixin, ops.CharmBase):
             self.on.leader_elected,
             self.on.secret_changed,
             self.on.zookeeper_pebble_ready,
+            # The workload wakes the charm: its watcher's notice, the health check's changes.
+            self.on.zookeeper_pebble_custom_notice,
+            self.on.zookeeper_pebble_check_failed,
+            self.on.zookeeper_pebble_check_recovered,
             self.on.data_storage_attached,
             self.on[PEER].relation_created,
             self.on[PEER].relation_joined,
