@@ -8,8 +8,10 @@ starts before another unit's hook has finished) is chosen from a seed (juju.py).
 Each unit is a pod: its own network namespace and address, its DNS name resolving for every
 process of the run (network.py), its hooks running inside that namespace, and its Pebble plan
 run as real processes in a root laid out as the rock (rootfs.py), as the rock's user, with
-the unit's storage mounted at /var/lib/zookeeper. What still differs from a pod is listed
-in LIVE_DIFFERENCES.
+the unit's storage mounted at /var/lib/zookeeper and its own /charm/bin. Between hooks the
+pod's Pebble acts on its own (pebbled.py: service restarts, checks, `pebble notify`), and
+what it reports reaches the charm as Juju's pebble-custom-notice / pebble-check-* hooks.
+What still differs from a pod is listed in LIVE_DIFFERENCES.
 """
 
 from __future__ import annotations
