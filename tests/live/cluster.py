@@ -610,8 +610,11 @@ class Cluster:
             if notice is not None
             else None
         )
-        if last is None or not self._reports(last, waiting):
-            unit.awaiting.append(waiting)
+        if serving and last is not None and self._reports(last, waiting):
+            return
+        if not serving and (last is None or last.data.get("state") != "serving"):
+            return  # the watcher already says it does not serve: nothing new to report
+        unit.awaiting.append(waiting)
 
     def _awaited(self) -> bool:
         """Whether a change under way is still to be reported by a watcher.
