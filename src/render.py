@@ -20,6 +20,16 @@ from layout import (
 
 SERVICE = "zookeeper"
 CHECK = "zookeeper-ready"
+# The workload's own watcher: it wakes the charm with a custom notice when the server changes.
+NOTIFY_SERVICE = "zookeeper-notify"
+# The key of the custom notice it sends (Pebble wants `<domain>/<path>`); Juju turns each
+# notice into a `zookeeper-pebble-custom-notice` hook whose event.notice.key is this.
+NOTICE_KEY = "zookeeper-k8s.io/server"
+# Where Juju mounts its own pebble binary in every workload container.
+PEBBLE = "/charm/bin/pebble"
+# What the notice's `state` says: the server answers srvr with a Mode line, answers without
+# one, or nothing answers on the client port (no process, or not listening yet).
+SERVING, NOT_SERVING, DOWN = "serving", "not-serving", "down"
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 SASL_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 DIGEST_LOGIN = "org.apache.zookeeper.server.auth.DigestLoginModule"
@@ -179,23 +189,79 @@ def pebble_layer(config: CharmConfig, layout: Layout, address: str | None = None
         service |= {"user": layout.user, "group": layout.group}
     return {
         "summary": "zookeeper",
-        "services": {SERVICE: service},
+        "services": {SERVICE: service, NOTIFY_SERVICE: notify_service(layout, address)},
         "checks": {
             CHECK: {
                 "override": "replace",
+                # Juju maps `ready` to the pod's readiness probe: a failing check takes the pod
+                # out of its Service's endpoints, it never has Kubernetes kill the container
+                # (only `alive` checks feed the liveness probe), so a slow start is safe.
                 "level": "ready",
-                "period": "30s",
-                "timeout": "15s",
-                "threshold": 3,
+                # Down after about 15 s of not serving, up again within 5 s of serving: Juju
+                # then runs pebble-check-failed / pebble-check-recovered. An election (a second
+                # or two) fails at most one run. Pebble wants the timeout below the period.
+                "period": CHECK_PERIOD,
+                "timeout": CHECK_PEBBLE_TIMEOUT,
+                "threshold": CHECK_THRESHOLD,
                 "exec": health_check(layout, address),
             }
         },
     }
 
 
+CHECK_PERIOD = "5s"
+CHECK_PEBBLE_TIMEOUT = "4s"
+CHECK_THRESHOLD = 3
+# Seconds between two looks of the watcher at its server.
+NOTIFY_POLL_SECONDS = 1
+# Bash builtins only, like SRVR_PROBE, and no process at all while nothing changes: the
+# watcher asks srvr every NOTIFY_POLL_SECONDS (a read with a timeout on a pipe nobody writes
+# to is its sleep; the pipe is made once) and runs `pebble notify` only when what it saw
+# differs from what it last reported, so each notice means a change. $1 and $2 are the host
+# and port, $3 the pebble binary, $4 the notice key, $5 the poll period. A reply read with a
+# timeout: a server that accepts and never answers counts as not serving. A failed notify
+# (Pebble busy) is retried at the next look. One line without single quotes.
+NOTIFY_LOOP = "; ".join(
+    (
+        "exec 4<> <(:)",
+        "last=",
+        "while :; do state=down mode=none",
+        '{ exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null && { state=not-serving; printf srvr >&3; '
+        "while read -r -t 5 line <&3 || [[ -n $line ]]; do [[ $line == Mode:* ]] "
+        "&& { state=serving; mode=${line#Mode: }; }; line=; done; exec 3<&-; }",
+        '[[ $state/$mode != "$last" ]] && "$3" notify "$4" state=$state mode=$mode '
+        "&& last=$state/$mode",
+        'read -r -t "$5" -u 4',
+        "done",
+    )
+)
+
+
+def notify_service(layout: Layout, address: str | None = None) -> dict:
+    """The watcher that wakes the charm: a custom notice whenever its server starts or stops
+    serving, changes mode (leader, follower, observer, standalone) or goes away.
+
+    A Pebble service beside the server, as the server's user: Pebble restarts it if it ever
+    exits, and the charm needs no timer of its own. It asks where the health check asks.
+    """
+    if address is None and layout.per_unit_bind:
+        raise ValueError("a layout that binds per unit needs the unit's address for its watcher")
+    host = layout.local_host(address or "")
+    argv = [BASH, "-c", NOTIFY_LOOP, NOTIFY_SERVICE, host, str(CLIENT_PORT), PEBBLE, NOTICE_KEY]
+    service: dict = {
+        "override": "replace",
+        "summary": "tells the charm when its ZooKeeper server changes state",
+        "command": shlex.join([*argv, str(NOTIFY_POLL_SECONDS)]),
+        "startup": "enabled",
+    }
+    if layout.user:
+        service |= {"user": layout.user, "group": layout.group}
+    return service
+
+
 # Seconds one check may take, connect included: a hung server whose accept queue is full
-# leaves connect() retrying for minutes. Well inside the layer's own 15 s timeout.
-CHECK_TIMEOUT_SECONDS = 5
+# leaves connect() retrying for minutes. Inside the layer's own timeout (CHECK_PEBBLE_TIMEOUT).
+CHECK_TIMEOUT_SECONDS = 3
 # Bash builtins only (its /dev/tcp redirection, printf, read): the check starts no process
 # but bash itself. $1 and $2 are the host and port. The reply is read to its end, which
 # ZooKeeper marks by closing the connection after a four-letter word; it serves only if one

@@ -8,18 +8,22 @@ starts before another unit's hook has finished) is chosen from a seed (juju.py).
 Each unit is a pod: its own network namespace and address, its DNS name resolving for every
 process of the run (network.py), its hooks running inside that namespace, and its Pebble plan
 run as real processes in a root laid out as the rock (rootfs.py), as the rock's user, with
-the unit's storage mounted at /var/lib/zookeeper. What still differs from a pod is listed
-in LIVE_DIFFERENCES.
+the unit's storage mounted at /var/lib/zookeeper and its own /charm/bin. Between hooks the
+pod's Pebble acts on its own (pebbled.py: service restarts, checks, `pebble notify`), and
+what it reports reaches the charm as Juju's pebble-custom-notice / pebble-check-* hooks.
+What still differs from a pod is listed in LIVE_DIFFERENCES.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import os
 import shlex
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,9 +34,9 @@ from ops import pebble, testing
 import admin
 from charm import ZooKeeperCharm
 from layout import K8S, Layout
-from render import CHECK, SERVICE
+from render import CHECK, NOTICE_KEY, NOTIFY_POLL_SECONDS, NOTIFY_SERVICE, SERVICE
 from state import PEER
-from tests.live import network, rootfs
+from tests.live import network, pebbled, rootfs
 from tests.live.juju import (
     PEER_RELATION_ID,
     Hook,
@@ -71,6 +75,9 @@ LIVE_DIFFERENCES = {
 RETRY_FOR = 120.0
 # Far more hooks than any flow needs: past this, units keep waking each other up.
 MAX_HOOKS_PER_DRAIN = 3000
+# How long drain() waits for the watcher to report a server that Pebble stopped (its poll
+# is a second; a loaded machine may take a few).
+STOP_REPORTED_WITHIN = 10.0
 
 # Every process any Cluster started in this process, so that nothing outlives the tests.
 STARTED: list[subprocess.Popen] = []
@@ -115,6 +122,17 @@ class HookFailed(RuntimeError):
 
 
 @dataclasses.dataclass
+class Awaiting:
+    """A change of a unit's server already under way that its watcher has yet to report:
+    that it serves (after a start), or that it no longer does (after a stop or a crash)."""
+
+    since: float  # wall clock, as the pod's `date` in each notice
+    serving: bool
+    deadline: float  # monotonic: past it, drain() gives up on this one
+    process: subprocess.Popen | None = None  # the start it is about: it may die first
+
+
+@dataclasses.dataclass
 class Unit:
     ordinal: int
     storage: Path
@@ -133,6 +151,15 @@ class Unit:
     in_peer_relation: bool = True
     dying: bool = False
     dead: bool = False
+    # Pebble's own state in this pod (pebbled.py): restart bookkeeping per service, the
+    # plan's checks, the custom notices by key, and how far the pod's notice log is read.
+    charm_bin: Path | None = None
+    supervision: dict[str, pebbled.Supervision] = dataclasses.field(default_factory=dict)
+    checks: dict[str, pebbled.Check] = dataclasses.field(default_factory=dict)
+    notices: dict[str, testing.Notice] = dataclasses.field(default_factory=dict)
+    notices_read: int = 0
+    # What drain() still waits for the watcher to report (see Cluster._awaited).
+    awaiting: list[Awaiting] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -227,6 +254,18 @@ class Cluster:
         self.secrets: frozenset[testing.Secret] = frozenset()
         self.seed = seed_from_env() if seed is None else seed
         self.juju = Scheduler(self.seed)
+        # What Pebble did on its own (restarts, checks going down and up), for tests.
+        self.pebble_log: list[str] = []
+        rootfs.ensure_mount_point(self.root, pebbled.CHARM_BIN)
+        # Hooks (main thread) and the pods' Pebble (its own thread) take turns on processes.
+        self.pebble_lock = threading.RLock()
+        self.pebble = pebbled.Daemon(
+            units=lambda: list(self.units.values()),
+            lock=self.pebble_lock,
+            start=self._start,
+            in_pod=self.in_pod,
+            log=self.pebble_log.append,
+        )
         self._meta, self._config_meta, self._actions = (
             _load("metadata.yaml"),
             _load("config.yaml"),
@@ -243,6 +282,7 @@ class Cluster:
         network.publish(pod_name(ordinal), network.unit_address(ordinal))
         layout = live_layout()
         unit = Unit(ordinal, storage, netns, layout, self._charm_for(layout))
+        unit.charm_bin = pebbled.make_charm_bin(self.workdir / f"pod-{ordinal}-charm-bin")
         self.units[ordinal] = unit
         if self.leader is None:
             self.leader = ordinal
@@ -250,10 +290,12 @@ class Cluster:
 
     def remove_pod(self, ordinal: int) -> None:
         """Kubernetes deletes the pod: its processes, address and name go."""
-        unit = self.units.pop(ordinal)
-        self.former[ordinal] = unit.unit_data
-        for name in list(unit.services):
-            self._stop_service(unit, name)
+        with self.pebble_lock:
+            unit = self.units.pop(ordinal)
+            self.former[ordinal] = unit.unit_data
+            for name in list(unit.services):
+                self._stop_service(unit, name)
+            self.pebble.forget_checks(unit)
         network.publish(pod_name(ordinal), None)
         network.remove_unit(ordinal)
 
@@ -321,6 +363,8 @@ class Cluster:
                 for name in {SERVICE, *unit.specs}
             },
             mounts={"data": testing.Mount(location=str(K8S.storage), source=unit.storage)},
+            notices=list(unit.notices.values()),
+            check_infos=self._check_infos(unit),
         )
         planned = len([u for u in self.units.values() if not u.dying])
         return testing.State(
@@ -333,6 +377,24 @@ class Cluster:
             planned_units=planned if self.planned is None else self.planned,
             model=testing.Model(name=MODEL),
         )
+
+    def _check_infos(self, unit: Unit) -> frozenset[testing.CheckInfo]:
+        """Pebble's checks as `pebble checks` shows them now (only those in the plan)."""
+        with self.pebble_lock:
+            planned = pebbled.plan_checks(unit.layers)
+            return frozenset(
+                testing.CheckInfo(
+                    check.name,
+                    level=pebble.CheckLevel(planned[check.name].get("level") or "unset"),
+                    status=pebble.CheckStatus(check.status),
+                    successes=check.successes,
+                    failures=check.failures,
+                    threshold=check.threshold,
+                    change_id=pebble.ChangeID(str(check.change)),
+                )
+                for check in unit.checks.values()
+                if check.name in planned
+            )
 
     def _context(self, unit: Unit) -> testing.Context:
         return testing.Context(
@@ -350,6 +412,14 @@ class Cluster:
             return on.action(kwargs.pop("name"), **kwargs)
         if hook.event == "pebble_ready":
             return on.pebble_ready(state.get_container("zookeeper"))
+        if hook.event == "pebble_custom_notice":
+            container = state.get_container("zookeeper")
+            notice = next(n for n in container.notices if n.key == hook.workload)
+            return on.pebble_custom_notice(container, notice)
+        if hook.event in ("pebble_check_failed", "pebble_check_recovered"):
+            container = state.get_container("zookeeper")
+            info = next(c for c in container.check_infos if c.name == hook.workload)
+            return getattr(on, hook.event)(container, info=info)
         if hook.event.startswith("storage_"):
             return getattr(on, hook.event)(state.get_storage("data"))
         if hook.event.startswith("relation_"):
@@ -377,7 +447,11 @@ class Cluster:
         unit = self.units[hook.unit]
         ctx = self._context(unit)
         state = self._state(unit, seen)
-        event = self._event(ctx, state, hook, kwargs)
+        try:
+            event = self._event(ctx, state, hook, kwargs)
+        except StopIteration:  # its check left the plan since: Juju has nothing to report
+            self.juju.log.append(f"{hook} dropped: {hook.workload} is gone")
+            return state
         with network.inside(unit.netns), self._real_pebble(unit):
             out = ctx.run(event, state)
         if hook.event == "action":
@@ -429,14 +503,27 @@ class Cluster:
         return out
 
     def drain(self) -> None:
-        """Run queued hooks until none is left, in a seeded order, some of them overlapping."""
+        """Run queued hooks until none is left, in a seeded order, some of them overlapping.
+
+        Pebble's events are hooks like the others: each look delivers what the pods' Pebble
+        saw meanwhile (`_absorb`). With no hook left, drain still returns only once no
+        change already under way is still to be reported by a watcher (`_awaited`): a
+        charm that returns from its hook right after a restart learns from the notice
+        that its server serves again, and that notice's hook runs before drain returns.
+        """
         failing: dict[Hook, float] = {}
-        for _ in range(MAX_HOOKS_PER_DRAIN):
+        hooks = 0
+        while hooks < MAX_HOOKS_PER_DRAIN:
+            self._absorb()
             self._kill_dead_pods()
             self._move_leadership()
             first = self.juju.pick()
             if first is None:
+                if self._awaited():
+                    time.sleep(pebbled.TICK)
+                    continue
                 return
+            hooks += 1
             started = [(first, self._begin(first))]
             if self.juju.overlaps():
                 second = self.juju.pick(busy=[first.unit])
@@ -447,6 +534,126 @@ class Cluster:
         raise HookFailed(
             f"hooks never settled (seed {self.seed}); last: {' '.join(self.juju.log[-40:])}"
         )
+
+    # -- Pebble's events, as Juju delivers them ----------------------------------------
+
+    def _absorb(self) -> None:
+        """What the pods' Pebble saw since the last look becomes hooks (JUJU.md section 9).
+
+        Pebble keeps one notice per key and counts its occurrences; Juju's notice watcher
+        runs one pebble-custom-notice per notice that occurred (repeated) since it last
+        looked, so occurrences between two looks make one hook, which sees the last data.
+        """
+        noticed: dict[tuple[int, str], None] = {}
+        inbox = self.pebble.inbox
+        while inbox:
+            event = inbox.popleft()
+            unit = self.units.get(event.ordinal)
+            if unit is None:
+                continue  # the pod is gone, and its Pebble with it
+            if event.kind == "notice":
+                self._record_notice(unit, event.occurrence)
+                noticed[(unit.ordinal, event.occurrence.key)] = None
+            elif event.kind in ("check-failed", "check-recovered"):
+                hook = "pebble_" + event.kind.replace("-", "_")
+                self.juju.add_workload(Hook(unit.ordinal, hook, workload=event.name))
+            elif event.name == SERVICE and event.kind == "exited":
+                self._await(unit, False, STOP_REPORTED_WITHIN, since=event.time)
+            elif event.name == SERVICE and event.kind == "restarted" and event.first_restart:
+                # A crash of a server that ran: it should come back. A crash loop's later
+                # restarts are not awaited (nothing says they will ever serve).
+                self._await(unit, True, self.restart_timeout, unit.process, since=event.time)
+        for ordinal, key in noticed:
+            self.juju.add_workload(Hook(ordinal, "pebble_custom_notice", workload=key))
+
+    def _record_notice(self, unit: Unit, seen: pebbled.Occurrence) -> None:
+        """Pebble's notice state: one notice per (uid, type, key), repeated each time."""
+        when = datetime.datetime.fromtimestamp(seen.time, tz=datetime.UTC)
+        old = unit.notices.get(seen.key)
+        unit.notices[seen.key] = testing.Notice(
+            seen.key,
+            id=old.id if old else None,
+            user_id=seen.uid,
+            first_occurred=old.first_occurred if old else when,
+            last_occurred=when,
+            last_repeated=when,  # no repeat-after: every occurrence repeats
+            occurrences=(old.occurrences + 1) if old else 1,
+            last_data=seen.data,
+        )
+        unit.awaiting = [a for a in unit.awaiting if not self._reports(seen, a)]
+
+    @staticmethod
+    def _reports(seen: pebbled.Occurrence, waiting: Awaiting) -> bool:
+        serving = seen.data.get("state") == "serving"
+        if waiting.serving:  # the server cannot serve before the start it is about
+            return serving and seen.time >= waiting.since
+        # The watcher may see a server gone a moment before Pebble does: allow it a look.
+        margin = 2 * NOTIFY_POLL_SECONDS
+        return not serving and seen.time >= waiting.since - margin
+
+    def _await(
+        self,
+        unit: Unit,
+        serving: bool,
+        within: float,
+        start: subprocess.Popen | None = None,
+        since: float | None = None,
+    ) -> None:
+        """Make drain() wait until the unit's watcher reports this change (or `within`)."""
+        waiting = Awaiting(
+            time.time() if since is None else since, serving, time.monotonic() + within, start
+        )
+        unit.awaiting = [a for a in unit.awaiting if a.serving != serving]
+        notice = unit.notices.get(NOTICE_KEY)
+        last = (
+            pebbled.Occurrence(notice.last_occurred.timestamp(), 0, NOTICE_KEY, notice.last_data)
+            if notice is not None
+            else None
+        )
+        if serving and last is not None and self._reports(last, waiting):
+            return
+        if not serving and (last is None or last.data.get("state") != "serving"):
+            return  # the watcher already says it does not serve: nothing new to report
+        unit.awaiting.append(waiting)
+
+    def _awaited(self) -> bool:
+        """Whether a change under way is still to be reported by a watcher.
+
+        Only for a unit whose watcher runs and that is not dying (a dying unit's queue takes
+        teardown hooks only). A start is awaited until the watcher says the server serves,
+        and then until a check of the unit that is down has recovered; it is given up when
+        the process it started exits (a crash loop follows) or at its deadline.
+        """
+        waiting = False
+        for unit in self.units.values():
+            watcher = unit.services.get(NOTIFY_SERVICE)
+            if unit.dying or watcher is None or watcher.poll() is not None:
+                unit.awaiting.clear()
+                continue
+            for item in list(unit.awaiting):
+                died = item.process is not None and item.process.poll() is not None
+                if died or time.monotonic() > item.deadline:
+                    unit.awaiting.remove(item)
+                    if not died:
+                        self.juju.log.append(
+                            f"{unit.ordinal}: gave up waiting for its watcher to report "
+                            f"{'serving' if item.serving else 'not serving'}"
+                        )
+            if unit.awaiting or self._recovering(unit):
+                waiting = True
+        return waiting
+
+    def _recovering(self, unit: Unit) -> bool:
+        """A check is down though the watcher last said the server serves: its next run
+        (within a period, plus its timeout) brings it up, and Juju runs check-recovered."""
+        notice = unit.notices.get(NOTICE_KEY)
+        if not unit.alive or notice is None or notice.last_data.get("state") != "serving":
+            return False
+        age = time.time() - notice.last_occurred.timestamp()
+        with self.pebble_lock:
+            return any(
+                c.status == "down" and age < 2 * c.period + c.timeout for c in unit.checks.values()
+            )
 
     def _attempt(self, hook: Hook, seen: Snapshot, failing: dict[Hook, float]) -> None:
         try:
@@ -550,6 +757,10 @@ class Cluster:
         originals = {name: getattr(_MockPebbleClient, name) for name in names}
 
         def run_plan(client, restart: tuple[str, ...] = ()) -> None:
+            with cluster.pebble_lock:
+                plan(client, restart)
+
+        def plan(client, restart: tuple[str, ...]) -> None:
             for name, service in client.get_plan().services.items():
                 if not cluster.autostart:
                     unit.specs[name] = service
@@ -625,9 +836,17 @@ class Cluster:
             group=group or None,
             env=dict(env or {}),
             hostname=unit.hostname,
+            binds={pebbled.CHARM_BIN: unit.charm_bin} if unit.charm_bin else None,
         )
 
     def _start_service(self, unit: Unit, name: str, service: pebble.Service) -> None:
+        with self.pebble_lock:
+            self._start(unit, name, service)
+        if name == SERVICE:  # drain() waits for the watcher to see it serve
+            self._await(unit, serving=True, within=self.restart_timeout, start=unit.process)
+
+    def _start(self, unit: Unit, name: str, service: pebble.Service) -> None:
+        unit.supervision[name] = pebbled.Supervision(time.monotonic())
         argv = self.in_pod(unit, service.command, service.user, service.group, service.environment)
         log = (
             unit.log if name == SERVICE else unit.log.with_name(f"unit-{unit.ordinal}-{name}.log")
@@ -641,11 +860,16 @@ class Cluster:
         STARTED.append(process)
 
     def _stop_service(self, unit: Unit, name: str, sig: int = signal.SIGTERM) -> None:
-        process = unit.services.pop(name, None)
-        if process is not None and process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-            process.wait(timeout=30)
+        """Pebble stops the service: it stays down until Pebble is told to start it."""
+        with self.pebble_lock:
+            process = unit.services.pop(name, None)
+            unit.supervision.pop(name, None)
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, sig)
+                process.wait(timeout=30)
+                if name == SERVICE and unit.ordinal in self.units:
+                    self._await(unit, serving=False, within=STOP_REPORTED_WITHIN)
 
     def start_process(self, unit: Unit, command: str | None = None) -> None:
         """Pebble brings the server back (its restart on failure), or runs `command` as the
@@ -659,16 +883,38 @@ class Cluster:
         self._start_service(unit, SERVICE, spec)
 
     def stop_process(self, unit: Unit, sig: int = signal.SIGTERM) -> None:
+        """`pebble stop`: the server goes down and stays down."""
         self._stop_service(unit, SERVICE, sig)
+
+    def lose_pod(self, ordinal: int) -> None:
+        """The pod's node is gone: every process of the pod dies with its Pebble (no
+        restarts, checks or notices), and its unit agent runs no more hooks."""
+        unit = self.units[ordinal]
+        with self.pebble_lock:
+            for name in list(unit.services):
+                self._stop_service(unit, name, signal.SIGKILL)
+            self.pebble.forget_checks(unit)
+            unit.layers, unit.awaiting = {}, []
+        self.juju.lost.add(ordinal)
+
+    def kill_process(self, unit: Unit, sig: int = signal.SIGKILL) -> None:
+        """The server dies under Pebble (OOM killer, a crash): Pebble restarts it."""
+        process = unit.process
+        assert process is not None and process.poll() is None, "no server to kill"
+        os.kill(process.pid, sig)  # the java process itself: every step of pod_argv execs
+        process.wait(timeout=30)
 
     def restart_pod(self, ordinal: int) -> None:
         """Kubernetes replaces the pod: every process and Pebble's plan go, the storage stays;
         Juju then runs pebble-ready on the new container."""
         self.run(ordinal, "stop")  # the old pod's charm, before its processes go
         unit = self.units[ordinal]
-        for name in list(unit.services):
-            self._stop_service(unit, name, signal.SIGKILL)
-        unit.layers, unit.specs = {}, {}
+        with self.pebble_lock:
+            for name in list(unit.services):
+                self._stop_service(unit, name, signal.SIGKILL)
+            unit.layers, unit.specs = {}, {}
+            self.pebble.forget_checks(unit)
+            unit.notices, unit.awaiting = {}, []  # a new pod: a new Pebble, no notices yet
         self.juju.add(restart_hooks(ordinal, self.juju.rng))
         self.drain()
 
@@ -676,9 +922,14 @@ class Cluster:
         """The workload container alone restarts: its processes and the layers the charm
         added go with its Pebble; Juju then runs pebble-ready (JUJU.md section 1)."""
         unit = self.units[ordinal]
-        for name in list(unit.services):
-            self._stop_service(unit, name, signal.SIGKILL)
-        unit.layers, unit.specs = {}, {}
+        with self.pebble_lock:
+            for name in list(unit.services):
+                self._stop_service(unit, name, signal.SIGKILL)
+            unit.layers, unit.specs = {}, {}
+            # Pebble's state (notices) lives in the pod's /charm/container, not in the
+            # container: only its checks start over.
+            self.pebble.forget_checks(unit)
+            unit.awaiting = []
         self.juju.add([Hook(ordinal, "pebble_ready")])
         self.drain()
 
@@ -755,7 +1006,9 @@ class Cluster:
         return ",".join(f"{self.units[o].address}:2181" for o in ordinals)
 
     def stop(self) -> None:
+        self.pebble.stop()  # first: nothing restarts what is being stopped
         for unit in list(self.units.values()):
             for name in list(unit.services):
                 self._stop_service(unit, name)
+            self.pebble.forget_checks(unit)
         stop_everything()

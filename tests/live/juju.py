@@ -24,10 +24,29 @@ class Hook:
     remote: int | None = None  # JUJU_REMOTE_UNIT
     departing: int | None = None  # JUJU_DEPARTING_UNIT
     relation_id: int = PEER_RELATION_ID
+    # Pebble's events: the notice key (JUJU_NOTICE_KEY) or the check's name.
+    workload: str | None = None
 
     def __str__(self) -> str:
         extra = "" if self.remote is None else f"({self.remote})"
+        if self.workload is not None:
+            extra = f"({self.workload})"
         return f"{self.unit}:{self.event}{extra}"
+
+
+# A unit's setup (and a recreated pod's) runs in this order, and Pebble's own events can
+# only follow it: the workload runs nothing before a hook started it.
+SETUP = frozenset(
+    {
+        "install",
+        "relation_created",
+        "leader_elected",
+        "config_changed",
+        "start",
+        "storage_attached",
+        "upgrade_charm",
+    }
+)
 
 
 def seed_from_env() -> int:
@@ -105,6 +124,8 @@ class Scheduler:
         self.overlap = overlap
         self.queues: dict[int, deque[Hook]] = {}
         self.log: list[str] = []
+        self.dying_units: set[int] = set()
+        self.lost: set[int] = set()  # units whose agent is gone with their node: no hooks
 
     def add(self, hooks: Iterable[Hook]) -> None:
         for hook in hooks:
@@ -113,23 +134,41 @@ class Scheduler:
                 continue  # Juju coalesces a change not yet delivered
             queue.append(hook)
 
+    def add_workload(self, hook: Hook) -> None:
+        """A hook from the unit's Pebble (a custom notice, a check failing or recovering).
+
+        Juju promises no order between these and the unit's other pending hooks (JUJU.md
+        section 9): it goes anywhere in the unit's queue after its setup hooks, never ahead
+        of the hook at the head (under way, or failed and waiting for its retry). A dying
+        unit runs teardown hooks only (JUJU.md section 3).
+        """
+        if hook.unit in self.dying_units:
+            self.log.append(f"{hook} not delivered: unit dying")
+            return
+        queue = self.queues.setdefault(hook.unit, deque())
+        after = max((i + 1 for i, h in enumerate(queue) if h.event in SETUP), default=0)
+        at = self.rng.randint(max(after, 1 if queue else 0), len(queue))
+        queue.insert(at, hook)
+
     def drop(self, unit: int) -> None:
         self.queues.pop(unit, None)
+        self.dying_units.discard(unit)  # dead: a later pod with its ordinal is a new unit
 
     def dying(self, unit: int) -> None:
         """A dying unit runs its teardown and actions only (JUJU.md section 3)."""
         teardown = {"relation_departed", "storage_detaching", "stop", "remove", "action"}
+        self.dying_units.add(unit)
         queue = self.queues.get(unit, deque())
         self.queues[unit] = deque(h for h in queue if h.event in teardown)
 
     def pending(self, unit: int | None = None) -> bool:
         if unit is not None:
-            return bool(self.queues.get(unit))
-        return any(self.queues.values())
+            return bool(self.queues.get(unit)) and unit not in self.lost
+        return any(q for u, q in self.queues.items() if u not in self.lost)
 
     def pick(self, busy: Iterable[int] = ()) -> Hook | None:
         """The next hook to start, from a unit with nothing under way."""
-        busy = set(busy)
+        busy = set(busy) | self.lost
         ready = sorted(u for u, q in self.queues.items() if q and u not in busy)
         if not ready:
             return None

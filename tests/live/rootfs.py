@@ -373,6 +373,7 @@ def pod_argv(
     group: str | None = None,
     env: dict | None = None,
     hostname: str | None = None,
+    binds: dict[str, Path] | None = None,
 ) -> list[str]:
     """An argv that, run as root, runs `argv` in `root` as a pod's container would.
 
@@ -386,6 +387,8 @@ def pod_argv(
     without a group gets the user's primary group, and no supplementary groups. The
     environment is exactly `env`, plus PATH if env has none. With `hostname`, the process
     also gets a UTS namespace of its own carrying that name, as a pod carries its own.
+    `binds` maps more paths inside the root to the pod's own directories (Juju's /charm/bin);
+    each needs its mount point in the root (`ensure_mount_point`).
 
     Every step execs the next, so the process Popen starts becomes the workload itself and
     signals to it or its process group reach it.
@@ -411,6 +414,8 @@ def pod_argv(
     ]
     if hosts is not None:
         script.append(sh("mount", "--bind", Path(hosts).resolve(), inside["/etc/hosts"]))
+    for target, source in (binds or {}).items():
+        script.append(sh("mount", "--bind", Path(source).resolve(), root / target.lstrip("/")))
     if hostname is not None:
         script.append(f"printf %s {shlex.quote(hostname)} > /proc/sys/kernel/hostname")
     script += [
@@ -465,6 +470,18 @@ def pod_argv(
         "-c",
         "\n".join(script),
     ]
+
+
+def ensure_mount_point(root: Path, path: str) -> None:
+    """An empty, root-owned directory in the root where a pod mounts something of its own,
+    as a container runtime makes the mount points of a pod's volumes (Juju's /charm/bin is
+    not in the rock). Not part of the recipe: it changes nothing the root is built from."""
+    point = Path(root) / path.lstrip("/")
+    if not point.is_dir():
+        with _locked(Path(root).parent / "rock-root.lock"):
+            point.mkdir(parents=True, exist_ok=True)
+            for directory in (point, point.parent):
+                directory.chmod(0o755)
 
 
 def _resolve_ids(root: Path, user: str | None, group: str | None) -> tuple[int | None, int]:

@@ -17,9 +17,10 @@ from layout import K8S
 from state import ClusterUnitData
 
 APP, MODEL = "zookeeper-k8s", "prod"
-# The server: the only service the charm runs.
+# The server and the watcher that wakes the charm: the services the charm runs.
 SERVING = {
     "zookeeper": testing.pebble.ServiceStatus.ACTIVE,
+    "zookeeper-notify": testing.pebble.ServiceStatus.ACTIVE,
 }
 STOPPED = {"zookeeper": testing.pebble.ServiceStatus.INACTIVE}
 

@@ -303,9 +303,10 @@ def test_command_points_the_extension_at_the_policy_znode():
     assert command.index(f"-D{policy.PROPERTY}={policy.ZNODE}") < command.index(render.MAIN_CLASS)
 
 
-def test_the_layer_runs_zookeeper_alone():
-    # The isolation guard is gone: the extension inside ZooKeeper enforces isolation.
-    assert list(layer()["services"]) == ["zookeeper"]
+def test_the_layer_runs_zookeeper_and_its_watcher_only():
+    # The isolation guard is gone: the extension inside ZooKeeper enforces isolation. The
+    # watcher beside the server is what wakes the charm.
+    assert list(layer()["services"]) == ["zookeeper", "zookeeper-notify"]
 
 
 def test_layer_carries_no_password():
@@ -329,7 +330,7 @@ def test_health_check_asks_srvr_of_its_own_server_with_bash_not_http():
     # coreutils' timeout around bash: all the rock's base needs to have.
     assert shlex.split(check["exec"]["command"]) == [
         "/usr/bin/timeout",
-        "5",
+        "3",
         "/bin/bash",
         "-c",
         render.SRVR_PROBE,
@@ -373,11 +374,33 @@ def test_health_check_is_one_plain_line():
     assert "'" not in render.SRVR_PROBE
 
 
+def seconds(duration: str) -> float:
+    return float(duration.removesuffix("s"))
+
+
 def test_health_check_gives_up_before_pebble_does():
     check = layer()["checks"]["zookeeper-ready"]
-    assert check["timeout"] == "15s"
-    assert check_argv()[:2] == ["/usr/bin/timeout", "5"]
-    assert render.CHECK_TIMEOUT_SECONDS < 15
+    assert check["timeout"] == "4s"
+    assert check_argv()[:2] == ["/usr/bin/timeout", "3"]
+    assert seconds(check["timeout"]) > render.CHECK_TIMEOUT_SECONDS
+    # Pebble refuses a check whose timeout is not below its period.
+    assert seconds(check["timeout"]) < seconds(check["period"])
+
+
+def test_health_check_fails_and_recovers_within_seconds_but_rides_out_an_election():
+    check = layer()["checks"]["zookeeper-ready"]
+    # Juju runs pebble-check-failed after `threshold` failures in a row, -recovered after
+    # the first success: about 15 s down, at most 5 s to come back.
+    assert (check["period"], check["threshold"]) == ("5s", 3)
+    assert seconds(check["period"]) * check["threshold"] <= 15
+    # An election takes a second or two: it fails one run, never three.
+    assert seconds(check["period"]) * (check["threshold"] - 1) >= 10
+
+
+def test_health_check_never_feeds_the_liveness_probe():
+    # Juju maps `alive` checks to the pod's liveness probe (Kubernetes kills the container)
+    # and `ready` to its readiness probe: a slow-starting server must only be unready.
+    assert {c["level"] for c in layer()["checks"].values()} == {"ready"}
 
 
 def test_health_check_on_k8s_reaches_the_server_on_loopback_whatever_the_address():
@@ -402,7 +425,93 @@ def test_health_check_on_a_per_unit_bind_layout_reaches_the_units_own_address():
 def test_layer_without_a_user_runs_as_pebbles_default():
     rootless = dataclasses.replace(K8S, user=None, group=None)
     assert "user" not in layer(rootless)["services"]["zookeeper"]
+    assert "user" not in layer(rootless)["services"]["zookeeper-notify"]
     assert "user" not in layer(rootless)["checks"]["zookeeper-ready"]["exec"]
+
+
+# -- the watcher that wakes the charm --------------------------------------------------------
+
+
+def watcher(layout: Layout = K8S, address: str | None = None) -> dict:
+    return render.pebble_layer(parse({}), layout, address)["services"]["zookeeper-notify"]
+
+
+def test_watcher_runs_beside_the_server_as_the_rocks_user_from_the_start():
+    service = watcher()
+    assert service["override"] == "replace"
+    assert service["startup"] == "enabled"
+    assert (service["user"], service["group"]) == ("zookeeper", "zookeeper")
+    assert (service["user"], service["group"]) == (
+        layer()["services"]["zookeeper"]["user"],
+        layer()["services"]["zookeeper"]["group"],
+    )
+    # Pebble's default on an exit (restart with back-off) is what it needs: nothing to set.
+    assert not {"on-success", "on-failure", "environment"} & set(service)
+
+
+def test_watcher_is_bash_asking_its_own_server_and_notifying_through_jujus_pebble():
+    assert shlex.split(watcher()["command"]) == [
+        "/bin/bash",
+        "-c",
+        render.NOTIFY_LOOP,
+        "zookeeper-notify",  # $0
+        "127.0.0.1",  # $1: where the check asks, on Kubernetes
+        "2181",  # $2: the client port
+        "/charm/bin/pebble",  # $3: Juju mounts its pebble here in every workload container
+        "zookeeper-k8s.io/server",  # $4: the notice key
+        "1",  # $5: seconds between two looks
+    ]
+    assert render.PEBBLE == "/charm/bin/pebble"
+
+
+def test_watcher_notice_key_is_one_constant_in_pebbles_domain_slash_path_form():
+    assert render.NOTICE_KEY == "zookeeper-k8s.io/server"
+    domain, _, path = render.NOTICE_KEY.partition("/")
+    assert "." in domain and path
+    assert render.NOTICE_KEY in shlex.split(watcher()["command"])
+
+
+def test_watcher_uses_bash_builtins_only_and_runs_nothing_but_notify():
+    loop = render.NOTIFY_LOOP
+    assert "/dev/tcp/$1/$2" in loop
+    words = {word for statement in re.split(r"[;{}|&()<>]+", loop) for word in statement.split()}
+    assert not {word for word in words if word.startswith("/") and word != "/dev/null"}
+    assert not {"sleep", "nc", "python3", "curl", "cat", "grep", "timeout", "date"} & words
+    # The one program it runs is $3, Juju's pebble, and only to notify.
+    assert loop.count('"$3"') == 1
+    assert '"$3" notify "$4" state=$state mode=$mode' in loop
+    # Its sleep is a read with a timeout on a pipe it made once and nobody writes to.
+    assert loop.startswith("exec 4<> <(:)")
+    assert 'read -r -t "$5" -u 4' in loop
+
+
+def test_watcher_notifies_only_on_a_change_it_saw():
+    loop = render.NOTIFY_LOOP
+    # Each look starts from nothing known: the environment cannot preset what it saw.
+    assert loop.index("state=down mode=none") < loop.index("printf srvr")
+    assert "{ state=serving; mode=${line#Mode: }; }" in loop
+    assert "state=not-serving" in loop
+    # A notice only when the state or mode differs from the last one reported, and the
+    # last one reported is what a successful notify said.
+    assert '[[ $state/$mode != "$last" ]] && "$3" notify' in loop
+    assert loop.endswith('&& last=$state/$mode; read -r -t "$5" -u 4; done')
+    assert (render.SERVING, render.NOT_SERVING, render.DOWN) == ("serving", "not-serving", "down")
+
+
+def test_watcher_reads_with_a_timeout_so_a_silent_server_cannot_stall_it():
+    assert "read -r -t 5 line <&3" in render.NOTIFY_LOOP
+
+
+def test_watcher_is_one_plain_line():
+    assert "\n" not in render.NOTIFY_LOOP
+    assert "'" not in render.NOTIFY_LOOP
+
+
+def test_watcher_on_a_per_unit_bind_layout_asks_the_units_own_address():
+    loopback = dataclasses.replace(K8S, per_unit_bind=True)
+    assert shlex.split(watcher(loopback, "127.0.0.3")["command"])[4:6] == ["127.0.0.3", "2181"]
+    with pytest.raises(ValueError, match="address"):
+        render.notify_service(loopback)
 
 
 # -- log config ------------------------------------------------------------------------------
