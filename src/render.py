@@ -214,6 +214,9 @@ CHECK_PEBBLE_TIMEOUT = "4s"
 CHECK_THRESHOLD = 3
 # Seconds between two looks of the watcher at its server.
 NOTIFY_POLL_SECONDS = 1
+# A server that does not serve is reported again this often, so that what waits on it (a
+# restart's timeout, a joiner's sync) is looked at again without a timer in the charm.
+NOTIFY_REMIND_SECONDS = 30
 # Bash builtins only, like SRVR_PROBE, and no process at all while nothing changes: the
 # watcher asks srvr every NOTIFY_POLL_SECONDS (a read with a timeout on a pipe nobody writes
 # to is its sleep; the pipe is made once) and runs `pebble notify` only when what it saw
@@ -224,13 +227,14 @@ NOTIFY_POLL_SECONDS = 1
 NOTIFY_LOOP = "; ".join(
     (
         "exec 4<> <(:)",
-        "last=",
+        "last= sent=0",
         "while :; do state=down mode=none",
         '{ exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null && { state=not-serving; printf srvr >&3; '
         "while read -r -t 5 line <&3 || [[ -n $line ]]; do [[ $line == Mode:* ]] "
         "&& { state=serving; mode=${line#Mode: }; }; line=; done; exec 3<&-; }",
-        '[[ $state/$mode != "$last" ]] && "$3" notify "$4" state=$state mode=$mode '
-        "&& last=$state/$mode",
+        '{ [[ $state/$mode != "$last" ]] || { [[ $state != serving ]] '
+        '&& (( SECONDS - sent >= $6 )); }; } && "$3" notify "$4" state=$state mode=$mode '
+        "&& last=$state/$mode && sent=$SECONDS",
         'read -r -t "$5" -u 4',
         "done",
     )
@@ -251,7 +255,7 @@ def notify_service(layout: Layout, address: str | None = None) -> dict:
     service: dict = {
         "override": "replace",
         "summary": "tells the charm when its ZooKeeper server changes state",
-        "command": shlex.join([*argv, str(NOTIFY_POLL_SECONDS)]),
+        "command": shlex.join([*argv, str(NOTIFY_POLL_SECONDS), str(NOTIFY_REMIND_SECONDS)]),
         "startup": "enabled",
     }
     if layout.user:

@@ -5,6 +5,7 @@ import json
 import pytest
 
 import admin
+from render import NOTIFY_REMIND_SECONDS
 from tests.live.cluster import Cluster, deadline_poll, pod_name
 from tests.live.writer import Writer, client_app
 
@@ -63,10 +64,20 @@ def test_a_member_that_cannot_come_back_halts_the_roll_until_the_restart_action(
         cluster.config["tick-time"] = 2500
         for ordinal in sorted(cluster.units, key=lambda o: o != cluster.leader):
             cluster.run(ordinal, "config_changed")
+        broken = cluster.units[first]
+        # No hook waits for it: the watcher's reminder that it still does not serve wakes
+        # the charm past the restart timeout (no update-status needed).
+        logged = len(cluster.juju.log)
+        deadline_poll(
+            lambda: (cluster.drain(), broken.status.name == "blocked")[1],
+            cluster.restart_timeout + 2 * NOTIFY_REMIND_SECONDS,
+            "the broken unit to say its restart failed",
+            every=0.5,
+        )
+        assert not [h for h in cluster.juju.log[logged:] if ":update_status" in h]
         cluster.settle()
 
         assert cluster.restart_log == [first]
-        broken = cluster.units[first]
         assert broken.status.name == "blocked"
         assert broken.status.message.startswith(
             "restart failed: zookeeper did not rejoin the quorum within 15s"

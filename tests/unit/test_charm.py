@@ -11,8 +11,8 @@ import pytest
 from ops import testing
 
 import admin
+import render
 from charm import ZooKeeperCharm
-from duties import server
 from layout import K8S
 from state import ClusterUnitData
 
@@ -131,7 +131,7 @@ def with_services(state: testing.State, statuses) -> testing.State:
 
 def woken(ctx: testing.Context, state: testing.State) -> testing.State:
     """The workload's watcher says its server changed (a custom notice), as after a restart."""
-    notice = testing.Notice("zookeeper-k8s.io/server", last_data={"state": "serving"})
+    notice = testing.Notice(render.NOTICE_KEY, last_data={"state": "serving"})
     container = dataclasses.replace(workload(state), notices=[notice])
     state = dataclasses.replace(state, containers={container})
     return ctx.run(ctx.on.pebble_custom_notice(container, notice), state)

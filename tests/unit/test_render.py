@@ -460,6 +460,7 @@ def test_watcher_is_bash_asking_its_own_server_and_notifying_through_jujus_pebbl
         "/charm/bin/pebble",  # $3: Juju mounts its pebble here in every workload container
         "zookeeper-k8s.io/server",  # $4: the notice key
         "1",  # $5: seconds between two looks
+        "30",  # $6: seconds between two reminders that it does not serve
     ]
     assert render.PEBBLE == "/charm/bin/pebble"
 
@@ -491,10 +492,13 @@ def test_watcher_notifies_only_on_a_change_it_saw():
     assert loop.index("state=down mode=none") < loop.index("printf srvr")
     assert "{ state=serving; mode=${line#Mode: }; }" in loop
     assert "state=not-serving" in loop
-    # A notice only when the state or mode differs from the last one reported, and the
-    # last one reported is what a successful notify said.
-    assert '[[ $state/$mode != "$last" ]] && "$3" notify' in loop
-    assert loop.endswith('&& last=$state/$mode; read -r -t "$5" -u 4; done')
+    # A notice when the state or mode differs from the last one reported (what a successful
+    # notify said), or, while it does not serve, when the last one is $6 seconds old.
+    assert (
+        '{ [[ $state/$mode != "$last" ]] || { [[ $state != serving ]] '
+        '&& (( SECONDS - sent >= $6 )); }; } && "$3" notify'
+    ) in loop
+    assert loop.endswith('&& last=$state/$mode && sent=$SECONDS; read -r -t "$5" -u 4; done')
     assert (render.SERVING, render.NOT_SERVING, render.DOWN) == ("serving", "not-serving", "down")
 
 
