@@ -245,8 +245,11 @@ def notify_service(layout: Layout, address: str | None = None) -> dict:
     """The watcher that wakes the charm: a custom notice whenever its server starts or stops
     serving, changes mode (leader, follower, observer, standalone) or goes away.
 
-    A Pebble service beside the server, as the server's user: Pebble restarts it if it ever
-    exits, and the charm needs no timer of its own. It asks where the health check asks.
+    A Pebble service beside the server: Pebble restarts it if it ever exits, and the charm
+    needs no timer of its own. It runs as root, unlike the server: Pebble records a notice
+    under the uid of whoever ran `pebble notify`, and Juju only turns public (root's)
+    notices into hooks (canonical/operator#2639), so a watcher running as the rock's user
+    would never wake the charm. It runs bash builtins and `pebble notify`, nothing else. It asks where the health check asks.
     """
     if address is None and layout.per_unit_bind:
         raise ValueError("a layout that binds per unit needs the unit's address for its watcher")
@@ -258,8 +261,6 @@ def notify_service(layout: Layout, address: str | None = None) -> dict:
         "command": shlex.join([*argv, str(NOTIFY_POLL_SECONDS), str(NOTIFY_REMIND_SECONDS)]),
         "startup": "enabled",
     }
-    if layout.user:
-        service |= {"user": layout.user, "group": layout.group}
     return service
 
 

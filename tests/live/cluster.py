@@ -553,7 +553,10 @@ class Cluster:
                 continue  # the pod is gone, and its Pebble with it
             if event.kind == "notice":
                 self._record_notice(unit, event.occurrence)
-                noticed[(unit.ordinal, event.occurrence.key)] = None
+                if event.occurrence.uid == 0:
+                    # Juju emits pebble-custom-notice for public notices only, those root
+                    # recorded (canonical/operator#2639): another uid's notice wakes nobody.
+                    noticed[(unit.ordinal, event.occurrence.key)] = None
             elif event.kind in ("check-failed", "check-recovered"):
                 hook = "pebble_" + event.kind.replace("-", "_")
                 self.juju.add_workload(Hook(unit.ordinal, hook, workload=event.name))

@@ -33,7 +33,7 @@ def test_every_unit_hears_its_server_start_serving_from_a_notice(cluster: Cluste
         notice = unit.notices[NOTICE_KEY]
         assert notice.last_data["state"] == "serving", notice
         assert notice.last_data["mode"] in ("leader", "follower")
-        assert notice.user_id == 10000  # recorded by the watcher, as the rock's user
+        assert notice.user_id == 0  # public: Juju wakes the charm for root's notices only
         assert unit.status.name == "active", unit.status
     assert not [h for h in cluster.juju.log if ":update_status" in h]
     modes = sorted(u.notices[NOTICE_KEY].last_data["mode"] for u in cluster.units.values())

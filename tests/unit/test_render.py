@@ -436,15 +436,14 @@ def watcher(layout: Layout = K8S, address: str | None = None) -> dict:
     return render.pebble_layer(parse({}), layout, address)["services"]["zookeeper-notify"]
 
 
-def test_watcher_runs_beside_the_server_as_the_rocks_user_from_the_start():
+def test_watcher_runs_beside_the_server_from_the_start_as_root_whose_notices_juju_sees():
     service = watcher()
     assert service["override"] == "replace"
     assert service["startup"] == "enabled"
-    assert (service["user"], service["group"]) == ("zookeeper", "zookeeper")
-    assert (service["user"], service["group"]) == (
-        layer()["services"]["zookeeper"]["user"],
-        layer()["services"]["zookeeper"]["group"],
-    )
+    # Juju wakes the charm only for public notices, those root records: no user, no group
+    # (the server itself stays the rock's user).
+    assert not {"user", "user-id", "group", "group-id"} & set(service)
+    assert layer()["services"]["zookeeper"]["user"] == "zookeeper"
     # Pebble's default on an exit (restart with back-off) is what it needs: nothing to set.
     assert not {"on-success", "on-failure", "environment"} & set(service)
 
