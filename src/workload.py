@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import ops
 
@@ -29,6 +30,16 @@ class Workload:
 
     def exists(self, path) -> bool:
         return self.container.exists(str(path))
+
+    def age(self, path) -> float:
+        """Seconds since the file was last written (0 if it cannot be told)."""
+        try:
+            (info,) = self.container.list_files(str(path))
+        except (ops.pebble.APIError, ops.pebble.PathError, ValueError):
+            return 0.0
+        if info.last_modified is None:
+            return 0.0
+        return max(0.0, time.time() - info.last_modified.timestamp())
 
     def write(self, path, text: str, secret: bool = False) -> None:
         self.container.push(

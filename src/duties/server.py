@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 # The dynamic file the charm writes to start a server; ZooKeeper writes the versioned ones.
 START_DYNAMIC_FILE = "zoo.cfg.dynamic"
+# Seconds a joiner's server may not serve after ZooKeeper wrote it a config without it before
+# the charm calls it left out (the watcher's reminders bring the hook that looks again).
+LEFT_OUT_AFTER = 10.0
 
 
 def prepare(snap: Snapshot, io: Shells) -> Outcome:
@@ -119,7 +122,14 @@ def _dynamic_file(snap: Snapshot, io: Shells) -> tuple[str | None, bool]:
     current = render.parse_properties(on_disk or "").get("dynamicConfigFile")
     left_out = False
     if current and workload.exists(current) and (snap.votes or workload.running()):
-        if snap.votes or unit.myid in EnsembleConfig.parse(workload.read(current) or "").ids:
+        if (
+            snap.votes
+            or unit.myid in EnsembleConfig.parse(workload.read(current) or "").ids
+            # A joiner syncing gets the committed config, which does not name it until the
+            # leader adds it: it serves meanwhile, or soon after ZooKeeper wrote the file.
+            or io.health.serving
+            or workload.age(current) < LEFT_OUT_AFTER
+        ):
             return current, False
         # A joiner whose server ZooKeeper left out: it synced as an observer, then the
         # leader committed a config that added another joiner without it, and a server

@@ -75,6 +75,9 @@ LIVE_DIFFERENCES = {
 RETRY_FOR = 120.0
 # Far more hooks than any flow needs: past this, units keep waking each other up.
 MAX_HOOKS_PER_DRAIN = 3000
+# Far longer than any flow takes: past this, a workload keeps waking its charm (a server
+# that flaps, restarted by its own hooks) and nothing settles.
+DRAIN_FOR = 600.0
 # How long drain() waits for the watcher to report a server that Pebble stopped (its poll
 # is a second; a loaded machine may take a few).
 STOP_REPORTED_WITHIN = 10.0
@@ -513,7 +516,8 @@ class Cluster:
         """
         failing: dict[Hook, float] = {}
         hooks = 0
-        while hooks < MAX_HOOKS_PER_DRAIN:
+        deadline = time.monotonic() + DRAIN_FOR
+        while hooks < MAX_HOOKS_PER_DRAIN and time.monotonic() < deadline:
             self._absorb()
             self._kill_dead_pods()
             self._move_leadership()

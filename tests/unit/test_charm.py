@@ -375,8 +375,9 @@ def test_a_joiner_left_out_of_the_config_it_runs_starts_again_as_an_observer(
     ctx = context(3)
     left_out = member_line(0) + member_line(1) + member_line(2) + member_line(4)
     state = joiner_running_with(disk, admin_server, ctx, left_out)
+    disk.age()  # ZooKeeper wrote that config a while ago, and the server still does not serve
     admin_server.health = admin.NOT_RUNNING  # LOOKING, outside its own config
-    ctx.run(ctx.on.update_status(), state)
+    woken(ctx, state)  # the watcher's reminder that it does not serve
 
     assert restarts(ctx) == ["restarting zookeeper"]
     zoo_cfg = (disk / "conf/zoo.cfg").read_text()
@@ -386,6 +387,22 @@ def test_a_joiner_left_out_of_the_config_it_runs_starts_again_as_an_observer(
     assert (disk / "conf/zoo.cfg.dynamic").read_text() == "".join(map(member_line, range(3))) + (
         f"server.4={pod(3)}:2888:3888:observer;0.0.0.0:2181\n"
     )
+
+
+@pytest.mark.parametrize("why", ["just written", "serving"])
+def test_a_joiner_sent_the_config_before_it_was_added_is_left_running(disk, admin_server, why):
+    """A syncing joiner gets the committed config, which names it only once the leader
+    adds it: a notice of that moment must not restart it (it would loop: each restart is a
+    change the watcher reports)."""
+    ctx = context(3)
+    committed = "".join(map(member_line, range(3)))
+    state = joiner_running_with(disk, admin_server, ctx, committed)
+    if why == "serving":
+        disk.age()
+    else:
+        admin_server.health = admin.NOT_RUNNING
+    woken(ctx, state)
+    assert restarts(ctx) == []
 
 
 def test_a_joiner_in_the_config_it_runs_is_left_running(disk, admin_server):
