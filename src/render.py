@@ -249,7 +249,8 @@ def notify_service(layout: Layout, address: str | None = None) -> dict:
     needs no timer of its own. It runs as root, unlike the server: Pebble records a notice
     under the uid of whoever ran `pebble notify`, and Juju only turns public (root's)
     notices into hooks (canonical/operator#2639), so a watcher running as the rock's user
-    would never wake the charm. It runs bash builtins and `pebble notify`, nothing else. It asks where the health check asks.
+    would never wake the charm. It runs bash builtins and `pebble notify`, nothing else,
+    and asks where the health check asks.
     """
     if address is None and layout.per_unit_bind:
         raise ValueError("a layout that binds per unit needs the unit's address for its watcher")
