@@ -16,7 +16,8 @@ from ops import testing
 import admin
 import status
 from config import parse
-from duties import bootstrap, membership, roll, rotation, system_users
+from duties import Outcome, bootstrap, membership, roll, rotation, system_users
+from duties import upgrade as upgrade_duty
 from ensemble import EnsembleConfig
 from layout import K8S
 from snapshot import Identity, Snapshot
@@ -293,3 +294,85 @@ def test_the_events_above_have_something_to_reconcile(disk):
     before = _what_a_user_sees(start, disk)
     ctx = context()
     assert _what_a_user_sees(ctx.run(ctx.on.update_status(), start), disk) != before
+
+
+# -- upgrade ---------------------------------------------------------------------------------
+
+
+class Kube:
+    """The StatefulSet as the upgrade duty sees it: pods on the new revision, its partition."""
+
+    def __init__(self, upgraded, revision="rev2", error=None):
+        self.upgraded, self.revision, self.error = set(upgraded), revision, error
+        self.partitions: list[int] = []
+
+    def update_revision(self, app, model):
+        if self.error:
+            raise self.error
+        return self.revision
+
+    def pod_upgraded(self, pod, app, model):
+        return int(pod.rsplit("-", 1)[1]) in self.upgraded
+
+    def set_partition(self, app, model, value):
+        self.partitions.append(value)
+
+
+@dataclasses.dataclass
+class UpgradeShells(Shells):
+    k: Kube | None = None
+
+    def kube(self):
+        return self.k
+
+    def pod_name(self, ordinal):
+        return f"{UNIT.app}-{ordinal}"
+
+
+def upgrading(partition: int, **cluster) -> Snapshot:
+    return snap(
+        cluster=ClusterAppData(
+            members=members(0, 1, 2),
+            upgrade_partition=partition,
+            upgrade_from_revision="rev1",
+            **cluster,
+        )
+    )
+
+
+@pytest.fixture
+def zk_leader(monkeypatch):
+    """ZooKeeper's own view of who leads (mntr on each member): server 1 (unit 0)."""
+    leader = UNIT.server(0).address
+    monkeypatch.setattr(
+        admin, "mntr", lambda host: {"zk_server_state": "leader" if host == leader else "x"}
+    )
+
+
+def test_upgrade_does_nothing_without_one_under_way():
+    io = UpgradeShells(k=Kube(upgraded=()))
+    assert upgrade_duty.run(snap(), io) == Outcome()
+    assert io.k.partitions == []
+
+
+def test_upgrade_lowers_the_partition_once_the_exposed_pod_serves_upgraded(zk_leader):
+    io = UpgradeShells(k=Kube(upgraded={2}))
+    out = upgrade_duty.run(upgrading(2), io)
+    assert io.k.partitions == [1]
+    assert out.cluster.upgrade_partition == 1
+
+
+def test_upgrade_finishes_and_clears_its_state_when_every_pod_is_upgraded(zk_leader):
+    io = UpgradeShells(k=Kube(upgraded={0, 1, 2}))
+    out = upgrade_duty.run(upgrading(0), io)
+    assert out.cluster.upgrade_partition is None
+    assert out.cluster.upgrade_from_revision is None
+
+
+def test_without_trust_the_upgrade_blocks_naming_the_fix():
+    import k8s
+
+    io = UpgradeShells(k=Kube(upgraded=(), error=k8s.K8sError("juju trust zookeeper-k8s")))
+    out = upgrade_duty.run(upgrading(2), io)
+    assert out.blocked == "upgrade: juju trust zookeeper-k8s"
+    assert out.cluster is None
