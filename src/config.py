@@ -59,7 +59,8 @@ def _refuse(self: CharmConfig, name: str, *_: object) -> None:
     raise FrozenConfigError(f"config is frozen: {name} cannot change")
 
 
-# After the dataclass made its own: its __init__ sets fields past these.
+# Replaces the dataclass's own (which raises an AttributeError only); its __init__ and
+# dataclasses.replace set fields past these.
 CharmConfig.__setattr__ = CharmConfig.__delattr__ = _refuse  # type: ignore[method-assign]
 # The option fields by name, under the name pydantic gave them (tests compare with config.yaml).
 CharmConfig.model_fields = {f.name: f for f in dataclasses.fields(CharmConfig)}  # type: ignore[attr-defined]
@@ -69,16 +70,13 @@ class _Bad(Exception):
     """What is wrong with one option's value, after the option's name."""
 
 
-def _whole(low: int, high: int) -> Callable[[object], object]:
-    def check(value: object) -> object:
-        # Strict: a bool is an int to Python, and "2000" or 2000.0 is no whole number here.
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _Bad(" must be a whole number")
-        if not low <= value <= high:
-            raise _Bad(f" must be between {low} and {high}")
-        return value
-
-    return check
+def _whole(value: object, low: int, high: int) -> object:
+    # Strict: a bool is an int to Python, and "2000" or 2000.0 is no whole number here.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Bad(" must be a whole number")
+    if not low <= value <= high:
+        raise _Bad(f" must be between {low} and {high}")
+    return value
 
 
 def _log_level(value: object) -> object:
@@ -119,18 +117,20 @@ def _secret_uri(value: object) -> object:
     return value
 
 
-_CHECKS: dict[str, Callable[[object], object]] = {
-    "tick_time": _whole(100, 60000),
-    "init_limit": _whole(1, 1000),
-    "sync_limit": _whole(1, 1000),
-    "max_client_connections": _whole(0, 100000),
-    "log_level": _log_level,
-    "jvm_heap_mb": _whole(128, 65536),
-    "autopurge_interval_hours": _whole(1, 720),
-    "autopurge_snap_retain_count": _whole(3, 100),
-    "delete_client_data": _boolean,
-    "open_chroots": _open_chroots,
-    "system_users": _secret_uri,
+# Option (field name): its check and what the check takes besides the value. Data, not
+# closures made at import, so that a mutation test's mutant of a check is the one called.
+_CHECKS: dict[str, tuple[Callable[..., object], ...]] = {
+    "tick_time": (_whole, 100, 60000),
+    "init_limit": (_whole, 1, 1000),
+    "sync_limit": (_whole, 1, 1000),
+    "max_client_connections": (_whole, 0, 100000),
+    "log_level": (_log_level,),
+    "jvm_heap_mb": (_whole, 128, 65536),
+    "autopurge_interval_hours": (_whole, 1, 720),
+    "autopurge_snap_retain_count": (_whole, 3, 100),
+    "delete_client_data": (_boolean,),
+    "open_chroots": (_open_chroots,),
+    "system_users": (_secret_uri,),
 }
 
 
@@ -139,11 +139,11 @@ def parse(raw: Mapping[str, object]) -> CharmConfig:
     Options Juju gives that the charm does not know are ignored."""
     values: dict[str, object] = {}
     problems = []
-    for name, check in _CHECKS.items():
+    for name, (check, *limits) in _CHECKS.items():
         option = name.replace("_", "-")
         if option in raw:
             try:
-                values[name] = check(raw[option])
+                values[name] = check(raw[option], *limits)
             except _Bad as bad:
                 problems.append(f"{option}{bad}")
     if problems:
