@@ -58,9 +58,7 @@ lines per role for update-status:
     keep their older meaning: raw calls into ops.testing's backend, all juju_log calls in.
 Then a line with import costs in fresh processes (medians over --runs): `python -c pass`,
 `import ops`, `import charm` with and without ops imported first, `import kazoo.client`
-after the charm (what a hook that opens a session adds), pydantic's share of the charm's
-import (pydantic_after_ops_s: the pydantic names the charm uses, after ops;
-charm_after_pydantic_s: `import charm` with those already imported), the compile time of
+after the charm (what a hook that opens a session adds), the compile time of
 src/charm.py (Juju's dispatch runs it as __main__, which is never cached as bytecode), and the
 5 packages that cost most under `import charm` once ops is imported (self time from -X importtime,
 summed per top-level package, with the charm module that pulls each in). Last, a line with
@@ -560,17 +558,12 @@ _PATH = f"import sys; sys.path[:0] = [{str(SRC)!r}, {str(LIB)!r}]"
 _CLOCK = "import time; t = time.perf_counter()"
 _SHOW = "print(time.perf_counter() - t)"
 _NOW = "import time; print(time.time())"  # exit cost: from this print to the process's end
-_PYDANTIC = "from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator"
 IMPORT_PROBES = {
     "python_startup_s": "pass",  # the whole process
     "ops_cold_s": f"{_PATH}; {_CLOCK}; import ops; {_SHOW}",
     "charm_cold_s": f"{_PATH}; {_CLOCK}; import charm; {_SHOW}",
     "charm_after_ops_s": f"{_PATH}; import ops; {_CLOCK}; import charm; {_SHOW}",
     "kazoo_after_charm_s": f"{_PATH}; import charm; {_CLOCK}; import kazoo.client; {_SHOW}",
-    # pydantic's share of the charm's import: pydantic alone, then the charm without it.
-    # (pydantic imports lazily: the names the charm uses are what cost.)
-    "pydantic_after_ops_s": f"{_PATH}; import ops; {_CLOCK}; {_PYDANTIC}; {_SHOW}",
-    "charm_after_pydantic_s": f"{_PATH}; import ops; {_PYDANTIC}; {_CLOCK}; import charm; {_SHOW}",
     # Interpreter shutdown with the charm's modules loaded: its final garbage collections
     # walk every object; gc.freeze() (at the end of a hook) leaves them out.
     "exit_after_charm_s": f"{_PATH}; import charm; {_NOW}",

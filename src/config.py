@@ -1,10 +1,16 @@
-"""The charm's config options as a typed model; bad values become one clear message."""
+"""The charm's config options as a typed, frozen value; bad values become one clear message.
+
+Standard library only (every hook is a fresh process that parses the config): one check
+per option in a table, each naming the option and what it accepts.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-
-import pydantic
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 class LogLevel(enum.StrEnum):
@@ -14,25 +20,29 @@ class LogLevel(enum.StrEnum):
     ERROR = "ERROR"
 
 
-class CharmConfig(pydantic.BaseModel):
+class InvalidConfigError(ValueError):
+    """Carries a message that names the option and what it accepts."""
+
+
+class FrozenConfigError(dataclasses.FrozenInstanceError, ValueError):
+    """A parsed config cannot change: a ValueError, as pydantic's frozen models raised."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CharmConfig:
     """Mirrors config.yaml; field names are the option names with '-' as '_'."""
 
-    model_config = pydantic.ConfigDict(
-        frozen=True, extra="ignore", alias_generator=lambda name: name.replace("_", "-")
-    )
-
-    tick_time: int = pydantic.Field(2000, ge=100, le=60000, strict=True)
-    init_limit: int = pydantic.Field(10, ge=1, le=1000, strict=True)
-    sync_limit: int = pydantic.Field(5, ge=1, le=1000, strict=True)
-    max_client_connections: int = pydantic.Field(60, ge=0, le=100000, strict=True)
+    tick_time: int = 2000
+    init_limit: int = 10
+    sync_limit: int = 5
+    max_client_connections: int = 60
     log_level: LogLevel = LogLevel.INFO
-    jvm_heap_mb: int = pydantic.Field(1024, ge=128, le=65536, strict=True)
-    autopurge_interval_hours: int = pydantic.Field(24, ge=1, le=720, strict=True)
-    autopurge_snap_retain_count: int = pydantic.Field(3, ge=3, le=100, strict=True)
-    delete_client_data: bool = pydantic.Field(False, strict=True)
-    open_chroots: str = pydantic.Field("", max_length=4096)
-    # Juju gives a secret's URI as secret:<id> or, qualified by model, secret://<uuid>/<id>.
-    system_users: str | None = pydantic.Field(None, pattern=r"^secret:(//[0-9a-f-]+/)?[a-z0-9]+$")
+    jvm_heap_mb: int = 1024
+    autopurge_interval_hours: int = 24
+    autopurge_snap_retain_count: int = 3
+    delete_client_data: bool = False
+    open_chroots: str = ""
+    system_users: str | None = None
 
     @property
     def open_chroot_list(self) -> list[str]:
@@ -41,42 +51,101 @@ class CharmConfig(pydantic.BaseModel):
         paths = (p.strip() for p in self.open_chroots.split(","))
         return [p.rstrip("/") or "/" for p in paths if p]
 
-    @pydantic.field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> CharmConfig:
+        return dataclasses.replace(self, **(update or {}))
 
 
-class InvalidConfigError(ValueError):
-    """Carries a message that names the option and what it accepts."""
+def _refuse(self: CharmConfig, name: str, *_: object) -> None:
+    raise FrozenConfigError(f"config is frozen: {name} cannot change")
 
 
-def _describe(error: dict) -> str:
-    option = "-".join(str(part) for part in error["loc"]).replace("_", "-")
-    ctx = error.get("ctx", {})
-    kind = error["type"]
-    if kind in ("greater_than_equal", "less_than_equal"):
-        field = CharmConfig.model_fields[option.replace("-", "_")]
-        low = next(m.ge for m in field.metadata if hasattr(m, "ge"))
-        high = next(m.le for m in field.metadata if hasattr(m, "le"))
-        return f"{option} must be between {low} and {high}"
-    if kind == "enum":
-        return f"{option} must be one of {ctx.get('expected', '')}".replace("'", "")
-    if kind.startswith("int"):
-        return f"{option} must be a whole number"
-    if kind == "string_too_long":
-        return f"{option} must be at most {ctx.get('max_length')} characters long"
-    if kind.startswith("string_pattern"):
-        return f"{option} must be a secret ID (secret:...) from juju add-secret"
-    if kind.startswith("string"):
-        return f"{option} must be text"
-    return f"{option}: {error['msg']}"
+# Replaces the dataclass's own (which raises an AttributeError only); its __init__ and
+# dataclasses.replace set fields past these.
+CharmConfig.__setattr__ = CharmConfig.__delattr__ = _refuse  # type: ignore[method-assign]
+# The option fields by name, under the name pydantic gave them (tests compare with config.yaml).
+CharmConfig.model_fields = {f.name: f for f in dataclasses.fields(CharmConfig)}  # type: ignore[attr-defined]
 
 
-def parse(raw: dict[str, object]) -> CharmConfig:
-    """Build the model from Juju's config, or raise InvalidConfigError naming every bad option."""
+class _Bad(Exception):
+    """What is wrong with one option's value, after the option's name."""
+
+
+def _whole(value: object, low: int, high: int) -> object:
+    # Strict: a bool is an int to Python, and "2000" or 2000.0 is no whole number here.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Bad(" must be a whole number")
+    if not low <= value <= high:
+        raise _Bad(f" must be between {low} and {high}")
+    return value
+
+
+def _log_level(value: object) -> object:
     try:
-        return CharmConfig.model_validate(raw)
-    except pydantic.ValidationError as exc:
-        problems = sorted(_describe(e) for e in exc.errors())
-        raise InvalidConfigError("; ".join(problems)) from None
+        return LogLevel(value.upper())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        *first, last = LogLevel
+        raise _Bad(f" must be one of {', '.join(first)} or {last}") from None
+
+
+def _boolean(value: object) -> object:
+    if not isinstance(value, bool):
+        raise _Bad(": Input should be a valid boolean")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Bad(" must be text")
+    return value
+
+
+def _open_chroots(value: object) -> object:
+    if len(_text(value)) > 4096:
+        raise _Bad(" must be at most 4096 characters long")
+    return value
+
+
+# Juju gives a secret's URI as secret:<id> or, qualified by model, secret://<uuid>/<id>.
+_SECRET_URI = re.compile(r"secret:(//[0-9a-f-]+/)?[a-z0-9]+")
+
+
+def _secret_uri(value: object) -> object:
+    if value is None:
+        return None
+    if not _SECRET_URI.fullmatch(_text(value)):
+        raise _Bad(" must be a secret ID (secret:...) from juju add-secret")
+    return value
+
+
+# Option (field name): its check and what the check takes besides the value. Data, not
+# closures made at import, so that a mutation test's mutant of a check is the one called.
+_CHECKS: dict[str, tuple[Callable[..., object], ...]] = {
+    "tick_time": (_whole, 100, 60000),
+    "init_limit": (_whole, 1, 1000),
+    "sync_limit": (_whole, 1, 1000),
+    "max_client_connections": (_whole, 0, 100000),
+    "log_level": (_log_level,),
+    "jvm_heap_mb": (_whole, 128, 65536),
+    "autopurge_interval_hours": (_whole, 1, 720),
+    "autopurge_snap_retain_count": (_whole, 3, 100),
+    "delete_client_data": (_boolean,),
+    "open_chroots": (_open_chroots,),
+    "system_users": (_secret_uri,),
+}
+
+
+def parse(raw: Mapping[str, object]) -> CharmConfig:
+    """Build the config from Juju's, or raise InvalidConfigError naming every bad option.
+    Options Juju gives that the charm does not know are ignored."""
+    values: dict[str, object] = {}
+    problems = []
+    for name, (check, *limits) in _CHECKS.items():
+        option = name.replace("_", "-")
+        if option in raw:
+            try:
+                values[name] = check(raw[option], *limits)
+            except _Bad as bad:
+                problems.append(f"{option}{bad}")
+    if problems:
+        raise InvalidConfigError("; ".join(sorted(problems)))
+    return CharmConfig(**values)  # type: ignore[arg-type]

@@ -96,15 +96,17 @@ class Shells:
     def peers(self) -> ops.Relation | None:
         return self.model.get_relation(PEER)
 
+    # databag(), not peers.save: ops saves a dataclass via dataclasses.asdict, which would
+    # write the clients' records under attribute names (secret_id), not their keys.
     def save_cluster(self, cluster: ClusterAppData) -> None:
         peers = self.peers
         if peers is not None and peers.load(ClusterAppData, self.model.app) != cluster:
-            peers.save(cluster, self.model.app)
+            peers.data[self.model.app].update(cluster.databag())
 
     def save_me(self, me: ClusterUnitData) -> None:
         peers = self.peers
         if peers is not None and peers.load(ClusterUnitData, self.model.unit) != me:
-            peers.save(me, self.model.unit)
+            peers.data[self.model.unit].update(me.databag())
 
     def store_secret(self, content: InternalSecret) -> None:
         self.model.get_secret(label=INTERNAL_SECRET_LABEL).set_content(content.content())

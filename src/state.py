@@ -1,26 +1,83 @@
-"""Typed peer relation data and secret contents: every key the charm stores lives here."""
+"""Typed peer relation data and secret contents: every key the charm stores lives here.
+
+Plain frozen dataclasses: every hook is a fresh process, and pydantic's import and schema
+building cost more than the rest of the charm's import. Juju keys are the field names with
+'-' for '_' (the `alias` metadata ops' `Relation.load` reads); peer data values are JSON.
+Read with `relation.load(Cls, app_or_unit)`; write `obj.databag()` into the relation data,
+not `relation.save(obj, ...)`: ops saves a dataclass through `dataclasses.asdict`, which
+would store a nested ClientRecord under its attribute names (`secret_id`), not its keys.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import json
 import secrets
 import string
-
-import pydantic
+from collections.abc import Mapping
+from typing import Any, Self
 
 PEER = "cluster"
 CONTAINER = "zookeeper"
 INTERNAL_SECRET_LABEL = "zookeeper-internal"  # noqa: S105 (a label, not a secret)
 
 
-def _hyphens(name: str) -> str:
-    return name.replace("_", "-")
+def _stored(cls: type) -> type:
+    """Make cls a frozen dataclass whose fields Juju stores under hyphenated keys."""
+    for name in cls.__annotations__:
+        default = cls.__dict__.get(name, dataclasses.MISSING)
+        # A list or dict default is empty: each instance gets its own new one.
+        given = (
+            {"default_factory": type(default)}
+            if isinstance(default, list | dict)
+            else {"default": default}
+        )
+        setattr(cls, name, dataclasses.field(**given, metadata={"alias": name.replace("_", "-")}))
+    return dataclasses.dataclass(frozen=True)(cls)
 
 
-class _Databag(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(
-        alias_generator=_hyphens, populate_by_name=True, frozen=True
-    )
+def _plain(value: object) -> object:
+    """The JSON form of a value: a nested record by its keys, as pydantic wrote it."""
+    if isinstance(value, _Databag):
+        return {
+            f.metadata["alias"]: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+        }
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+class _Databag:
+    """The pydantic methods the charm called on these models, kept so callers did not change."""
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Self:
+        return dataclasses.replace(self, **(update or {}))  # type: ignore[type-var]
+
+    @classmethod
+    def model_validate(cls, data: Mapping[str, object]) -> Self:
+        """From a mapping keyed by Juju keys or field names; other keys are ignored."""
+        names: dict[str, str] = {}
+        for f in dataclasses.fields(cls):
+            names[f.name] = names[f.metadata["alias"]] = f.name
+        given = {names[key]: value for key, value in data.items() if key in names}
+        missing = [
+            f.metadata["alias"]
+            for f in dataclasses.fields(cls)
+            if f.name not in given
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise ValueError(f"{cls.__name__}: missing {', '.join(missing)}")
+        return cls(**given)
+
+    def databag(self) -> dict[str, str]:
+        """Every field under its Juju key, JSON-encoded (None as null, as ops wrote it)."""
+        return {
+            f.metadata["alias"]: json.dumps(_plain(getattr(self, f.name)))
+            for f in dataclasses.fields(self)
+        }
 
 
 class MemberState(enum.StrEnum):
@@ -36,6 +93,7 @@ class RotationPhase(enum.StrEnum):
     SWITCH = "switch-learners"  # then learners log in with it; the old one goes after
 
 
+@_stored
 class ClientRecord(_Databag):
     """A client relation the leader granted: its chroot, permissions and user secret."""
 
@@ -45,6 +103,7 @@ class ClientRecord(_Databag):
     secret_id: str
 
 
+@_stored
 class ClusterAppData(_Databag):
     """Written by the leader only."""
 
@@ -78,7 +137,20 @@ class ClusterAppData(_Databag):
     # a serving ensemble, before any client is told where to connect.
     root_closed: bool = False
 
+    def __post_init__(self) -> None:
+        # Read back from JSON, the phase is its value and the clients are keyed by text.
+        if self.rotation is not None:
+            object.__setattr__(self, "rotation", RotationPhase(self.rotation))
+        clients = {
+            int(rid): record
+            if isinstance(record, ClientRecord)
+            else ClientRecord.model_validate(record)
+            for rid, record in self.clients.items()
+        }
+        object.__setattr__(self, "clients", clients)
 
+
+@_stored
 class ClusterUnitData(_Databag):
     state: MemberState = MemberState.WAITING
     # ZooKeeper's mode for this server (leader, follower, observer), when serving.
@@ -100,7 +172,15 @@ class ClusterUnitData(_Databag):
     restarting: str | None = None
     restarted_at: float | None = None
 
+    def __post_init__(self) -> None:
+        # Read back from JSON, the state is its value, and a whole second an int: kept a
+        # float so that it is written back as it was (1700000000.0, not 1700000000).
+        object.__setattr__(self, "state", MemberState(self.state))
+        if self.restarted_at is not None:
+            object.__setattr__(self, "restarted_at", float(self.restarted_at))
 
+
+@_stored
 class InternalSecret(_Databag):
     """Content of the app-owned secret (Juju secret keys allow only [a-z0-9-])."""
 
@@ -120,7 +200,12 @@ class InternalSecret(_Databag):
         return cls(super_password=new_password(), sync_password=new_password())
 
     def content(self) -> dict[str, str]:
-        return self.model_dump(by_alias=True, exclude_none=True)
+        """The secret's keys; a value not set is no key at all (Juju stores text only)."""
+        return {
+            f.metadata["alias"]: value
+            for f in dataclasses.fields(self)
+            if (value := getattr(self, f.name)) is not None
+        }
 
 
 def new_password(length: int = 32) -> str:

@@ -230,3 +230,18 @@ def test_the_same_open_chroot_with_and_without_a_slash_is_one_path_listed_twice(
     assert clients.open_chroot_problems(paths, {}) == [
         "open-chroots: /public overlaps /public, also listed"
     ]
+
+
+def test_a_long_system_users_value_is_refused_as_no_secret_id_not_as_too_long():
+    # Only open-chroots has a length limit.
+    with pytest.raises(InvalidConfigError) as error:
+        parse({"system-users": "secret:" + "a" * 5000 + "!"})
+    assert str(error.value) == "system-users must be a secret ID (secret:...) from juju add-secret"
+    assert parse({"system-users": "secret:" + "a" * 5000}).system_users == "secret:" + "a" * 5000
+
+
+def test_a_copy_changes_only_what_it_is_given():
+    config = parse({"tick-time": 3000})
+    copy = config.model_copy(update={"jvm_heap_mb": 128})
+    assert (copy.jvm_heap_mb, copy.tick_time, config.jvm_heap_mb) == (128, 3000, 1024)
+    assert config.model_copy() == config
