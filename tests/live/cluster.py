@@ -527,6 +527,10 @@ class Cluster:
                     time.sleep(pebbled.TICK)
                     continue
                 return
+            if first.unit not in self.units:
+                # A hook Juju queued for a unit whose pod is gone since: nobody runs it.
+                self.juju.discard(first, "its pod is gone")
+                continue
             hooks += 1
             started = [(first, self._begin(first))]
             if self.juju.overlaps():
@@ -553,8 +557,10 @@ class Cluster:
         while inbox:
             event = inbox.popleft()
             unit = self.units.get(event.ordinal)
-            if unit is None:
-                continue  # the pod is gone, and its Pebble with it
+            if unit is None or unit.dead:
+                # The pod is gone, and its Pebble with it; or its unit is dead, its agent
+                # gone, while its pod waits for the other leaving units: no hook for it.
+                continue
             if event.kind == "notice":
                 self._record_notice(unit, event.occurrence)
                 if event.occurrence.uid == 0:

@@ -174,6 +174,11 @@ class Scheduler:
             return None
         return self.queues[self.rng.choice(ready)][0]
 
+    def discard(self, hook: Hook, why: str) -> None:
+        """A queued hook that never runs."""
+        self.queues[hook.unit].popleft()
+        self.log.append(f"{hook} not run: {why}")
+
     def done(self, hook: Hook) -> None:
         self.queues[hook.unit].popleft()
         self.log.append(str(hook))
