@@ -8,6 +8,7 @@ Then the charm: every event that reconciles reaches the same state from the same
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import ops
 import pytest
@@ -16,7 +17,7 @@ from ops import testing
 import admin
 import status
 from config import parse
-from duties import Outcome, bootstrap, membership, roll, rotation, system_users
+from duties import Outcome, bootstrap, membership, roll, rotation, server, system_users
 from duties import upgrade as upgrade_duty
 from ensemble import EnsembleConfig
 from layout import K8S
@@ -329,13 +330,10 @@ class UpgradeShells(Shells):
         return f"{UNIT.app}-{ordinal}"
 
 
-def upgrading(partition: int, **cluster) -> Snapshot:
+def upgrading(partition: int) -> Snapshot:
     return snap(
         cluster=ClusterAppData(
-            members=members(0, 1, 2),
-            upgrade_partition=partition,
-            upgrade_from_revision="rev1",
-            **cluster,
+            members=members(0, 1, 2), upgrade_partition=partition, upgrade_from_revision="rev1"
         )
     )
 
@@ -376,3 +374,124 @@ def test_without_trust_the_upgrade_blocks_naming_the_fix():
     out = upgrade_duty.run(upgrading(2), io)
     assert out.blocked == "upgrade: juju trust zookeeper-k8s"
     assert out.cluster is None
+
+
+# -- every waiting or blocked status has a way out, driven here ------------------------------
+
+
+class Workload:
+    """The Pebble shell as the restart sees it: what it was told to do."""
+
+    def __init__(self):
+        self.calls: list[str] = []
+
+    def apply_layer(self, layer):
+        self.calls.append("apply_layer")
+
+    def restart(self):
+        self.calls.append("restart")
+
+
+@dataclasses.dataclass
+class RestartShells(Shells):
+    workload: Workload = dataclasses.field(default_factory=Workload)
+
+
+def granted(**me) -> Snapshot:
+    cluster = ClusterAppData(members=members(0, 1, 2), restart_grant=0)
+    return snap(cluster=cluster, me=serving(pending_config="new", running_config="old", **me))
+
+
+def test_a_granted_restart_waits_for_the_quorum_to_sync_then_goes(monkeypatch):
+    """Way out: the members' own reports (relation-changed) once they are in sync."""
+    synced = [False]
+    monkeypatch.setattr(admin, "quorum_synced", lambda hosts, voters: synced[0])
+    io = RestartShells()
+    held = server.restart_in_turn(granted(), io, 120)
+    assert held.held == "waiting for every member to be in sync before restarting"
+    assert io.workload.calls == []
+
+    synced[0] = True
+    out = server.restart_in_turn(granted(), io, 120)
+    assert io.workload.calls == ["apply_layer", "restart"]
+    assert out.me.restarting == "new"
+
+
+def test_a_restarted_server_is_waited_for_then_counted_back(monkeypatch):
+    """Way out: the watcher's notice that the server serves again."""
+    monkeypatch.setattr(admin, "quorum_synced", lambda hosts, voters: True)
+    restarting = granted(restarting="new", restarted_at=time.time())
+    down = RestartShells(health=admin.NOT_RUNNING)
+    assert server.restart_in_turn(restarting, down, 120).held == (
+        "restarted: waiting for zookeeper to rejoin the quorum"
+    )
+    back = server.restart_in_turn(restarting, RestartShells(), 120)
+    assert (back.me.running_config, back.me.pending_config, back.me.restarting) == (
+        "new",
+        None,
+        None,
+    )
+
+
+def test_a_restart_past_its_timeout_halts_and_says_so(monkeypatch):
+    """Way out (blocked: 'fix the cause, then run the restart action'): tested in
+    test_bad_input.py and, live, in test_rolling.py; here: the timeout is what decides."""
+    monkeypatch.setattr(admin, "quorum_synced", lambda hosts, voters: True)
+    late = granted(restarting="new", restarted_at=time.time() - 121)
+    out = server.restart_in_turn(late, RestartShells(health=admin.NOT_RUNNING), 120)
+    assert out.me.failed_config == "new"
+    assert out.me.restarting is None
+
+
+def test_an_unreadable_system_users_secret_blocks_until_it_can_be_read():
+    """Way out: the admin fixes access (juju grant-secret); the next hook rotates."""
+    config = {"system-users": "secret:abc"}
+    stuck = system_users.run(
+        snap(config=config), Shells(model=Model(error=ops.ModelError("permission denied")))
+    )
+    assert stuck.blocked == "system-users: cannot read secret secret:abc: permission denied"
+    fixed = system_users.run(
+        snap(config=config), Shells(model=Model({"super-password": "n" * 32}))
+    )
+    assert fixed.blocked is None and fixed.secret is not None
+
+
+def test_an_upgrade_whose_leader_cannot_move_yet_waits_for_the_next_hook(monkeypatch):
+    """Way out: any later hook, once ZooKeeper takes the reconfig."""
+    leader = UNIT.server(1).address
+    monkeypatch.setattr(
+        admin, "mntr", lambda host: {"zk_server_state": "leader" if host == leader else "x"}
+    )
+
+    class Refusing(Zookeeper):
+        def reconfig(self, joining, leaving):
+            raise admin.AdminError("ConnectionLoss()")
+
+    committed = EnsembleConfig.parse("\n".join(members(0, 1, 2)))
+    io = UpgradeShells(k=Kube(upgraded={2}), zk=Refusing(committed))
+    # The next partition exposes pod 1, which leads ZooKeeper: its leadership moves first.
+    stuck = upgrade_duty.run(upgrading(2), io)
+    assert stuck.held == "upgrade: cannot move ZooKeeper leadership yet: ConnectionLoss()"
+    io.zk = Zookeeper(committed)
+    moved = upgrade_duty.run(upgrading(2), io)
+    assert moved.held is None
+    assert [leaving for _, leaving in io.zk.calls] == [(2,), ()]  # out of the vote, back in
+
+
+def test_the_app_status_waits_for_the_ensemble_until_the_leader_bootstraps():
+    """Way out: the leader's first hook (bootstrap), which publishes the members."""
+    forming = snap(cluster=ClusterAppData())
+    assert status.app(forming) == ops.WaitingStatus("the ensemble is forming")
+    bootstrapped = forming.but(cluster=bootstrap.plan(ClusterAppData(), 3, UNIT))
+    assert status.app(bootstrapped).name == "active"
+
+
+def test_without_the_peer_relation_a_unit_waits_until_juju_creates_it(disk):
+    """Way out: the peer relation's relation-created, which Juju runs on every unit."""
+    ctx = context()
+    alone = dataclasses.replace(make_state(disk), relations=set())
+    out = ctx.run(ctx.on.install(), alone)
+    assert out.unit_status == ops.WaitingStatus("waiting for the peer relation")
+    state = make_state(disk)
+    joined = ctx.run(ctx.on.relation_created(peers(state)), state)
+    assert joined.unit_status != ops.WaitingStatus("waiting for the peer relation")
