@@ -22,7 +22,14 @@ from duties import upgrade as upgrade_duty
 from ensemble import EnsembleConfig
 from layout import K8S
 from snapshot import Identity, Snapshot
-from state import ClusterAppData, ClusterUnitData, InternalSecret, MemberState, RotationPhase
+from state import (
+    ClientRecord,
+    ClusterAppData,
+    ClusterUnitData,
+    InternalSecret,
+    MemberState,
+    RotationPhase,
+)
 from tests.unit.test_charm import context, make_state, peers, plan, workload
 
 UNIT = Identity("zk", "prod", 0, K8S)
@@ -495,3 +502,26 @@ def test_without_the_peer_relation_a_unit_waits_until_juju_creates_it(disk):
     state = make_state(disk)
     joined = ctx.run(ctx.on.relation_created(peers(state)), state)
     assert joined.unit_status != ops.WaitingStatus("waiting for the peer relation")
+
+
+def test_a_pass_shows_its_first_hold_and_its_first_user_error_only():
+    found = status.found(snap(), ["first hold", "second hold"], ["first error", "second"])
+    assert found == [ops.WaitingStatus("first hold"), ops.BlockedStatus("first error")]
+
+
+def test_a_server_with_exactly_the_busy_threshold_queued_says_so():
+    busy = admin.Health(
+        serving=True,
+        mode="leader",
+        voters=3,
+        outstanding_requests=status.BUSY_OUTSTANDING_REQUESTS,
+    )
+    assert status.serving_message(busy) == "leader, 3 members; 1000 requests queued"
+
+
+def test_app_status_counts_one_client_app_in_the_singular():
+    record = ClientRecord(app="kafka", chroot="/kafka", perms="cdrw", secret_id="secret:x")
+    one = snap(cluster=ClusterAppData(members=members(0, 1, 2), clients={5: record}))
+    assert status.app(one) == ops.ActiveStatus("3 voting members, 1 client app")
+    two = one.but(cluster=one.cluster.model_copy(update={"clients": {5: record, 6: record}}))
+    assert status.app(two) == ops.ActiveStatus("3 voting members, 2 client apps")
