@@ -30,7 +30,15 @@ from state import (
     MemberState,
     RotationPhase,
 )
-from tests.unit.test_charm import context, make_state, peers, plan, workload
+from tests.unit.test_charm import (
+    context,
+    follower_state,
+    internal_secret_without_label,
+    make_state,
+    peers,
+    plan,
+    workload,
+)
 
 UNIT = Identity("zk", "prod", 0, K8S)
 SECRET = InternalSecret(super_password="s" * 32, sync_password="q" * 32)
@@ -525,3 +533,30 @@ def test_app_status_counts_one_client_app_in_the_singular():
     assert status.app(one) == ops.ActiveStatus("3 voting members, 1 client app")
     two = one.but(cluster=one.cluster.model_copy(update={"clients": {5: record, 6: record}}))
     assert status.app(two) == ops.ActiveStatus("3 voting members, 2 client apps")
+
+
+def test_a_unit_waiting_for_its_container_starts_on_pebble_ready(disk):
+    """Way out: pebble-ready, which Juju runs once Pebble in the workload container answers."""
+    ctx = context()
+    waiting = ctx.run(ctx.on.install(), make_state(disk, can_connect=False))
+    assert waiting.unit_status == ops.WaitingStatus("waiting for the zookeeper container")
+    container = dataclasses.replace(workload(waiting), can_connect=True)
+    ready = dataclasses.replace(waiting, containers={container})
+    out = ctx.run(ctx.on.pebble_ready(container), ready)
+    assert "zookeeper" in plan(out)["services"]
+    assert out.unit_status != waiting.unit_status
+
+
+def test_a_unit_waiting_for_credentials_starts_once_the_leader_published_them(disk):
+    """Way out: the leader's write of the secret's id, which reaches this unit as
+    relation-changed."""
+    secret = internal_secret_without_label()
+    ctx = context(1)
+    waiting = ctx.run(ctx.on.install(), follower_state(disk, secret, with_id=False))
+    assert waiting.unit_status == ops.WaitingStatus("waiting for the leader to create credentials")
+    published = follower_state(disk, secret)
+    relation = dataclasses.replace(peers(published), peers_data={0: {}})
+    published = dataclasses.replace(published, relations={relation})
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), published)
+    assert "zookeeper" in plan(out)["services"]
+    assert out.unit_status != waiting.unit_status
