@@ -1,0 +1,84 @@
+"""Pure: what a TLS server needs from the certificates relation, as the PEM files ZooKeeper
+reads (no keytool, no openssl): the names its certificate must carry and its two stores.
+
+ZooKeeper 3.9 reads PEM key and trust stores (`ssl.keyStore.type=PEM`); its PEM reader wants
+the private key as PKCS#8, and the key store holds the key, then the certificate, then the
+chain up to (not including) the CA.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from layout import Layout
+
+
+class TLSError(ValueError):
+    """What the certificates relation handed over cannot make a store: says what is wrong."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Stores:
+    keystore: str  # PKCS#8 key, certificate, chain
+    truststore: str  # the CA certificates a peer or client certificate may chain to
+
+
+def sans(layout: Layout, app: str, model: str, ordinal: int) -> list[str]:
+    """DNS names this unit's certificate must carry: its pod's stable name (what peers and
+    clients connect to, hostname verification on) and the headless service's name."""
+    pod = layout.address(app, model, ordinal)
+    service = pod.split(".", 1)[1] if "." in pod else pod
+    return list(dict.fromkeys((pod, service)))
+
+
+def stores(private_key: str, certificate: str, chain: list[str], cas: list[str]) -> Stores:
+    """The key and trust stores; `cas` may hold an old CA beside a new one while the
+    ensemble moves from one to the other (both trusted until every member has the new one)."""
+    try:
+        key = serialization.load_pem_private_key(private_key.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise TLSError(f"the private key is not an unencrypted PEM key: {exc}") from None
+    leaf = _certificate(certificate, "certificate")
+    if _spki(leaf.public_key()) != _spki(key.public_key()):
+        raise TLSError("the certificate is not for this unit's private key")
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    trusted = [_certificate(ca, "CA certificate") for ca in cas]
+    if not trusted:
+        raise TLSError("no CA certificate to trust")
+    # The chain as sent, without the leaf (some providers repeat it) and without a CA
+    # (clients have it already and some TLS stacks reject a self-signed certificate in the
+    # chain).
+    fingerprints = {_der(c) for c in (leaf, *trusted)}
+    sent = [_certificate(pem, "chain certificate") for pem in chain]
+    intermediates = [c for c in sent if _der(c) not in fingerprints]
+    keystore = pkcs8 + "".join(_pem(c) for c in (leaf, *intermediates))
+    unique = list({_der(c): c for c in trusted}.values())
+    return Stores(keystore=keystore, truststore="".join(_pem(c) for c in unique))
+
+
+def _certificate(pem: str, what: str) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(pem.encode())
+    except ValueError as exc:
+        raise TLSError(f"the {what} is not a PEM certificate: {exc}") from None
+
+
+def _spki(public_key) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _der(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def _pem(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
