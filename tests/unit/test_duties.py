@@ -15,9 +15,11 @@ import pytest
 from ops import testing
 
 import admin
+import clients as clients_module
 import status
 from config import parse
 from duties import Outcome, bootstrap, membership, roll, rotation, server, system_users
+from duties import clients as client_duty
 from duties import upgrade as upgrade_duty
 from ensemble import EnsembleConfig
 from layout import K8S
@@ -560,3 +562,77 @@ def test_a_unit_waiting_for_credentials_starts_once_the_leader_published_them(di
     out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), published)
     assert "zookeeper" in plan(out)["services"]
     assert out.unit_status != waiting.unit_status
+
+
+# -- clients: the open chroots ----------------------------------------------------------------
+
+
+class ChrootZookeeper(Zookeeper):
+    """Records the chroot and ACL calls; `fail` makes each one a lost connection."""
+
+    def __init__(self):
+        super().__init__(EnsembleConfig.parse("\n".join(members(0, 1, 2))))
+        self.fail = False
+
+    def _record(self, *call):
+        if self.fail:
+            raise admin.AdminError("ConnectionLoss()")
+        self.calls.append(call)
+
+    def set_acls(self, path, acls):
+        self._record("set_acls", path)
+
+    def ensure_chroot(self, path, acls, parent_acls):
+        self._record("ensure_chroot", path, tuple(acls))
+
+    def set_tree_acls(self, path, acls):
+        self._record("set_tree_acls", path, tuple(acls))
+
+
+class NoClients:
+    """The model as the client duty sees it with no client relation."""
+
+    relations = {"zookeeper": []}
+    app = None
+
+
+def open_chroots(value: str, made=(), **cluster) -> Snapshot:
+    return snap(
+        config={"open-chroots": value},
+        cluster=ClusterAppData(
+            members=members(0, 1, 2), root_closed=True, open_chroots_made=list(made), **cluster
+        ),
+    )
+
+
+def test_an_opted_in_chroot_is_made_open_once_under_a_closed_root():
+    io = Shells(zk=ChrootZookeeper(), model=NoClients())
+    out = client_duty.run(open_chroots("/public"), io)
+    assert io.zk.calls == [
+        ("set_acls", "/"),
+        ("ensure_chroot", "/public", tuple(clients_module.open_acls())),
+    ]
+    assert out.cluster.open_chroots_made == ["/public"]
+    io.zk.calls.clear()
+    client_duty.run(open_chroots("/public", made=["/public"]), io)
+    assert io.zk.calls == []
+
+
+def test_a_chroot_no_longer_opted_in_keeps_its_data_closed_to_all_but_super():
+    io = Shells(zk=ChrootZookeeper(), model=NoClients())
+    out = client_duty.run(open_chroots("", made=["/public"]), io)
+    assert ("set_tree_acls", "/public", tuple(clients_module.super_only())) in io.zk.calls
+    assert out.cluster.open_chroots_made == []
+
+
+def test_open_chroots_wait_for_zookeeper_and_a_later_hook_makes_them():
+    """Way out: any later hook, once ZooKeeper answers."""
+    io = Shells(zk=ChrootZookeeper(), model=NoClients())
+    io.zk.fail = True
+    held = client_duty.run(open_chroots("/public"), io)
+    assert held.held == "open chroots wait for ZooKeeper: ConnectionLoss()"
+    assert held.cluster.open_chroots_made == []
+    io.zk.fail = False
+    out = client_duty.run(open_chroots("/public"), io)
+    assert out.held is None
+    assert out.cluster.open_chroots_made == ["/public"]
