@@ -13,6 +13,7 @@ from actions import Actions
 from ensemble import ordinal_of
 from layout import K8S, Layout
 from reconcile import Reconciler
+from shells import Shells
 from snapshot import Identity
 from state import CONTAINER, PEER
 from workload import Workload
@@ -32,9 +33,8 @@ class ZooKeeperCharm(ops.CharmBase):
             self.app.name, self.model.name, ordinal_of(self.unit.name), self.layout
         )
         self.workload = Workload(self.unit.get_container(CONTAINER), self.layout)
-        self.reconciler = Reconciler(
-            self.model, identity, self.workload, self.kubernetes, self.restart_timeout
-        )
+        shells = Shells(self.model, identity, self.workload, self.kubernetes)
+        self.reconciler = Reconciler(self.model, shells, self.restart_timeout)
         self.actions = actions = Actions(self, self.reconciler)
         on = self.on
         for event in (

@@ -17,9 +17,8 @@ import ops
 from duties import Outcome, bootstrap, clients, membership, roll, rotation, server, system_users
 from duties import upgrade as upgrading
 from shells import Shells
-from snapshot import Identity, Snapshot, gather, internal_secret, passwords
+from snapshot import Snapshot, gather, internal_secret, passwords
 from state import INTERNAL_SECRET_LABEL, ClusterAppData, InternalSecret
-from workload import Workload
 
 logger = logging.getLogger(__name__)
 
@@ -34,16 +33,9 @@ class LeaveError(Exception):
 
 
 class Reconciler:
-    def __init__(
-        self,
-        model: ops.Model,
-        identity: Identity,
-        workload: Workload,
-        kubernetes: Callable[[], object],
-        restart_timeout: float,
-    ):
+    def __init__(self, model: ops.Model, io: Shells, restart_timeout: float):
         self.model = model
-        self.io = Shells(model, identity, workload, kubernetes)
+        self.io = io
         self.restart_timeout = restart_timeout
         self._snapshot: Snapshot | ops.StatusBase | None = None
         self.held: list[str] = []  # why something waits, in the order duties said so

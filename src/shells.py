@@ -41,10 +41,9 @@ class Shells:
             self._health = self._probe()
         return self._health
 
-    def probe_again(self) -> admin.Health:
-        """After something that changes it (a restart, a wait for sync)."""
+    def forget_health(self) -> None:
+        """After something that changes it (a start or restart): the next look probes."""
         self._health = None
-        return self.health
 
     def _probe(self) -> admin.Health:
         if not self.workload.reachable or not self.workload.running():

@@ -27,11 +27,11 @@ LEFT_OUT_AFTER = 10.0
 
 def prepare(snap: Snapshot, io: Shells) -> Outcome:
     """Write what the server reads; start it if it is stopped; say whether it must restart."""
-    dynamic_file, left_out = _dynamic_file(snap, io)
-    if dynamic_file is None:
+    if snap.published is None:  # the leader has not published the ensemble yet
         return Outcome(me=snap.me.model_copy(update={"state": MemberState.WAITING}), stop=True)
     workload = io.workload
     workload.ensure_dirs()
+    dynamic_file, left_out = _dynamic_file(snap, io)
     layer = render.pebble_layer(snap.config, snap.unit.layout, snap.unit.address)
     desired = _write_files(snap, io, dynamic_file, layer)
     me = snap.me
@@ -42,10 +42,12 @@ def prepare(snap: Snapshot, io: Shells) -> Outcome:
         started_with, failed = desired, None
     if left_out:
         workload.restart()  # a non-voter: nobody depends on it
+        io.forget_health()
     if not workload.running():
         # Nothing to roll: a stopped server starts with the new settings.
         workload.apply_layer(layer)
         workload.start()
+        io.forget_health()
         started_with = desired
     elif me.running_config is None:
         started_with = desired  # running since before the charm tracked it
@@ -71,6 +73,7 @@ def restart_in_turn(snap: Snapshot, io: Shells, restart_timeout: float) -> Outco
     layer = render.pebble_layer(snap.config, snap.unit.layout, snap.unit.address)
     io.workload.apply_layer(layer)
     io.workload.restart()
+    io.forget_health()
     update = {"restarting": me.pending_config, "restarted_at": time.time()}
     return Outcome(me=me.model_copy(update=update))
 
@@ -98,7 +101,7 @@ def _restarted(snap: Snapshot, io: Shells, restart_timeout: float) -> Outcome:
 def report(snap: Snapshot, io: Shells) -> Outcome:
     """Tell the leader what this server is now (what it adds or removes members by); a
     joiner not in sync yet says so, and its watcher's notice wakes it once it is."""
-    health = io.probe_again()
+    health = io.health  # probed again only if this hook started or restarted the server
     update = {
         "state": MemberState.SERVING if health.serving else MemberState.STARTED,
         "mode": health.mode,
@@ -106,7 +109,7 @@ def report(snap: Snapshot, io: Shells) -> Outcome:
     return Outcome(me=snap.me.model_copy(update=update))
 
 
-def _dynamic_file(snap: Snapshot, io: Shells) -> tuple[str | None, bool]:
+def _dynamic_file(snap: Snapshot, io: Shells) -> tuple[str, bool]:
     """The dynamic config file this unit's server runs with, and whether ZooKeeper left the
     running server out of its config.
 
@@ -115,8 +118,6 @@ def _dynamic_file(snap: Snapshot, io: Shells) -> tuple[str | None, bool]:
     syncs as a non-voter and the leader then adds it (ZooKeeper's reconfig guide).
     """
     published = snap.published
-    if published is None:
-        return None, False  # the leader has not published the ensemble yet
     workload, layout, unit = io.workload, snap.unit.layout, snap.unit
     on_disk = workload.read(layout.zoo_cfg)
     current = render.parse_properties(on_disk or "").get("dynamicConfigFile")
@@ -139,7 +140,6 @@ def _dynamic_file(snap: Snapshot, io: Shells) -> tuple[str | None, bool]:
     me = unit.server(unit.ordinal, Role.PARTICIPANT if snap.votes else Role.OBSERVER)
     others = tuple(s for s in published.servers if s.id != me.id)
     path = str(layout.conf_dir / START_DYNAMIC_FILE)
-    workload.ensure_dirs()
     workload.write(path, EnsembleConfig((*others, me)).render())
     return path, left_out
 
