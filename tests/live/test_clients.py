@@ -182,3 +182,18 @@ def test_endpoints_follow_the_units(cluster):
     # The new member serves the client too.
     with session(f"{pod_name(3)}:2181/app-a", digest=(a["username"], a["password"])) as client:
         client.ensure_path("/via-new-member")
+
+
+def test_the_root_is_closed_before_any_client_app_exists(cluster):
+    """README: the root is closed from the leader's first serving hook. Before any relation,
+    a session with a made-up digest identity (self-asserted, so it passes enforced auth)
+    can neither create a top-level znode nor list the top-level names."""
+    cluster.deploy(3)
+    cluster.wait_serving()
+    assert json.loads(cluster.app_data["root-closed"]) is True
+    assert not cluster.clients
+    with session(cluster.hosts(), digest=("anyone", "anything")) as intruder:
+        with pytest.raises(NoAuthError):
+            intruder.create("/planted", b"x")
+        with pytest.raises(NoAuthError):
+            intruder.get_children("/")
