@@ -20,6 +20,18 @@ class LogLevel(enum.StrEnum):
     ERROR = "ERROR"
 
 
+class ClientAuth(enum.StrEnum):
+    """ssl.clientAuth: whether clients on the TLS port must show a certificate."""
+
+    NONE = "none"
+    WANT = "want"
+    NEED = "need"
+
+
+# The protocols a JDK 17+ server can speak; ZooKeeper 3.9.2+ enables only TLSv1.3 by default.
+TLS_PROTOCOLS = ("TLSv1.3", "TLSv1.2")
+
+
 class InvalidConfigError(ValueError):
     """Carries a message that names the option and what it accepts."""
 
@@ -43,6 +55,13 @@ class CharmConfig:
     delete_client_data: bool = False
     open_chroots: str = ""
     system_users: str | None = None
+    tls_protocols: str = "TLSv1.3,TLSv1.2"
+    tls_client_auth: ClientAuth = ClientAuth.NONE
+    tls_sans_ip: bool = False
+
+    @property
+    def tls_protocol_list(self) -> list[str]:
+        return [p.strip() for p in self.tls_protocols.split(",") if p.strip()]
 
     @property
     def open_chroot_list(self) -> list[str]:
@@ -105,6 +124,20 @@ def _open_chroots(value: object) -> object:
     return value
 
 
+def _tls_protocols(value: object) -> object:
+    listed = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else []
+    if not listed or any(p not in TLS_PROTOCOLS for p in listed):
+        raise _Bad(f" must list one or both of {' and '.join(TLS_PROTOCOLS)}, comma-separated")
+    return ",".join(dict.fromkeys(listed))
+
+
+def _client_auth(value: object) -> object:
+    try:
+        return ClientAuth(value)
+    except ValueError:
+        raise _Bad(f" must be one of {', '.join(ClientAuth)}") from None
+
+
 # Juju gives a secret's URI as secret:<id> or, qualified by model, secret://<uuid>/<id>.
 _SECRET_URI = re.compile(r"secret:(//[0-9a-f-]+/)?[a-z0-9]+")
 
@@ -131,6 +164,9 @@ _CHECKS: dict[str, tuple[Callable[..., object], ...]] = {
     "delete_client_data": (_boolean,),
     "open_chroots": (_open_chroots,),
     "system_users": (_secret_uri,),
+    "tls_protocols": (_tls_protocols,),
+    "tls_client_auth": (_client_auth,),
+    "tls_sans_ip": (_boolean,),
 }
 
 

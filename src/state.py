@@ -88,6 +88,16 @@ class MemberState(enum.StrEnum):
     SERVING = "serving"  # in the quorum and serving clients
 
 
+class TLSPhase(enum.StrEnum):
+    """What every server runs, in the order TLS is switched on (and back, to switch it off):
+    ZooKeeper's port-unification procedure, one rolling restart per step (tlsplan.py)."""
+
+    OFF = "off"
+    UNIFIED = "unified"  # TLS client port open; quorum ports accept TLS and plaintext
+    QUORUM = "quorum"  # members speak TLS to each other; quorum ports still accept both
+    ON = "on"  # quorum TLS only; plaintext clients on loopback only
+
+
 class RotationPhase(enum.StrEnum):
     ACCEPT = "accept-new"  # every server learns to accept the new quorum password
     SWITCH = "switch-learners"  # then learners log in with it; the old one goes after
@@ -136,11 +146,17 @@ class ClusterAppData(_Databag):
     # ZooKeeper creates / open to anyone; the leader closes it on its first hook that reaches
     # a serving ensemble, before any client is told where to connect.
     root_closed: bool = False
+    # Where the ensemble is in switching TLS on or off (tlsplan.py).
+    tls: TLSPhase = TLSPhase.OFF
+    # The CA certificates (PEM, public) some member's certificate chains to: every member
+    # trusts all of them, so a new CA is rolled in without a member refusing another.
+    tls_cas: list[str] = []
 
     def __post_init__(self) -> None:
         # Read back from JSON, the phase is its value and the clients are keyed by text.
         if self.rotation is not None:
             object.__setattr__(self, "rotation", RotationPhase(self.rotation))
+        object.__setattr__(self, "tls", TLSPhase(self.tls))
         clients = {
             int(rid): record
             if isinstance(record, ClientRecord)
@@ -171,11 +187,20 @@ class ClusterUnitData(_Databag):
     # restart timeout).
     restarting: str | None = None
     restarted_at: float | None = None
+    # The TLS phase the running server's settings are for, and the one a restart under way
+    # is for: the leader's proof that a step of the TLS switch reached every server.
+    running_tls: TLSPhase | None = None
+    restarting_tls: TLSPhase | None = None
+    # The CA (PEM, public) this unit's certificate chains to, once its stores are written.
+    tls_ca: str | None = None
 
     def __post_init__(self) -> None:
         # Read back from JSON, the state is its value, and a whole second an int: kept a
         # float so that it is written back as it was (1700000000.0, not 1700000000).
         object.__setattr__(self, "state", MemberState(self.state))
+        for name in ("running_tls", "restarting_tls"):
+            if (value := getattr(self, name)) is not None:
+                object.__setattr__(self, name, TLSPhase(value))
         if self.restarted_at is not None:
             object.__setattr__(self, "restarted_at", float(self.restarted_at))
 

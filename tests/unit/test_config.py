@@ -44,6 +44,9 @@ def test_model_and_config_yaml_name_the_same_options():
         "system-users",
         "delete-client-data",
         "open-chroots",
+        "tls-protocols",
+        "tls-client-auth",
+        "tls-sans-ip",
     } == set(CONFIG_YAML)
 
 
@@ -245,3 +248,43 @@ def test_a_copy_changes_only_what_it_is_given():
     copy = config.model_copy(update={"jvm_heap_mb": 128})
     assert (copy.jvm_heap_mb, copy.tick_time, config.jvm_heap_mb) == (128, 3000, 1024)
     assert config.model_copy() == config
+
+
+@pytest.mark.parametrize(
+    ("value", "listed"),
+    [
+        ("TLSv1.3,TLSv1.2", ["TLSv1.3", "TLSv1.2"]),
+        ("TLSv1.2", ["TLSv1.2"]),
+        (" TLSv1.3 ", ["TLSv1.3"]),
+        ("TLSv1.2, TLSv1.3, TLSv1.2", ["TLSv1.2", "TLSv1.3"]),
+    ],
+)
+def test_tls_protocols_lists_the_versions_servers_accept(value, listed):
+    assert parse({"tls-protocols": value}).tls_protocol_list == listed
+
+
+@pytest.mark.parametrize("value", ["", " , ", "TLSv1.1", "TLSv1.3,SSLv3", "tlsv1.3", 13])
+def test_tls_protocols_other_than_13_and_12_are_refused_naming_both(value):
+    with pytest.raises(InvalidConfigError) as caught:
+        parse({"tls-protocols": value})
+    message = str(caught.value)
+    assert message.startswith("tls-protocols ")
+    assert "TLSv1.3" in message
+    assert "TLSv1.2" in message
+
+
+@pytest.mark.parametrize("value", ["none", "want", "need"])
+def test_tls_client_auth_takes_the_three_server_settings(value):
+    assert parse({"tls-client-auth": value}).tls_client_auth == value
+
+
+@pytest.mark.parametrize("value", ["NEED", "required", "", True])
+def test_tls_client_auth_other_values_are_refused_listing_them(value):
+    with pytest.raises(InvalidConfigError, match="tls-client-auth must be one of none, want, need"):
+        parse({"tls-client-auth": value})
+
+
+def test_tls_sans_ip_must_be_a_boolean():
+    assert parse({"tls-sans-ip": True}).tls_sans_ip is True
+    with pytest.raises(InvalidConfigError, match="tls-sans-ip"):
+        parse({"tls-sans-ip": "yes"})

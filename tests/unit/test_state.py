@@ -19,6 +19,7 @@ from state import (
     InternalSecret,
     MemberState,
     RotationPhase,
+    TLSPhase,
 )
 
 APP_DEFAULT = {
@@ -32,6 +33,8 @@ APP_DEFAULT = {
     "restart-generation": "0",
     "restart-grant": "null",
     "root-closed": "false",
+    "tls": '"off"',
+    "tls-cas": "[]",
     "rotation": "null",
     "upgrade-from-revision": "null",
     "upgrade-partition": "null",
@@ -49,6 +52,8 @@ APP_FULL = {
     "restart-generation": "3",
     "restart-grant": "1",
     "root-closed": "true",
+    "tls": '"quorum"',
+    "tls-cas": '["CA1", "CA2"]',
     "rotation": '"switch-learners"',
     "upgrade-from-revision": '"zk-abc"',
     "upgrade-partition": "2",
@@ -59,9 +64,12 @@ UNIT_DEFAULT = {
     "pending-config": "null",
     "restarted-at": "null",
     "restarting": "null",
+    "restarting-tls": "null",
     "running-config": "null",
     "running-jaas": "null",
+    "running-tls": "null",
     "state": '"waiting"',
+    "tls-ca": "null",
 }
 UNIT_FULL = {
     "failed-config": '"c0"',
@@ -72,6 +80,9 @@ UNIT_FULL = {
     "running-config": '"c1"',
     "running-jaas": '"j1"',
     "state": '"started"',
+    "running-tls": '"unified"',
+    "restarting-tls": '"quorum"',
+    "tls-ca": '"CA1"',
 }
 
 FULL = ClusterAppData(
@@ -91,6 +102,8 @@ FULL = ClusterAppData(
     policy_digest="ab" * 32,
     open_chroots_made=["/public"],
     root_closed=True,
+    tls=TLSPhase.QUORUM,
+    tls_cas=["CA1", "CA2"],
 )
 UNIT = ClusterUnitData(
     state=MemberState.STARTED,
@@ -101,6 +114,9 @@ UNIT = ClusterUnitData(
     failed_config="c0",
     restarting="c2",
     restarted_at=1700000000.25,
+    running_tls=TLSPhase.UNIFIED,
+    restarting_tls=TLSPhase.QUORUM,
+    tls_ca="CA1",
 )
 
 
