@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import ops
 
+import certificates
 import provider
+import tls
 import status
 from actions import Actions
 from ensemble import ordinal_of
@@ -34,6 +37,9 @@ class ZooKeeperCharm(ops.CharmBase):
         )
         self.workload = Workload(self.unit.get_container(CONTAINER), self.layout)
         shells = Shells(self.model, identity, self.workload, self.kubernetes)
+        if certificates.needed(os.environ.get("JUJU_DISPATCH_PATH", "")):
+            shells.certificates = self._certificates(identity)
+            framework.observe(shells.certificates.on.certificate_available, self._reconcile)
         self.reconciler = Reconciler(self.model, shells, self.restart_timeout)
         self.actions = actions = Actions(self, self.reconciler)
         on = self.on
@@ -56,6 +62,8 @@ class ZooKeeperCharm(ops.CharmBase):
             on[provider.RELATION].relation_created,
             on[provider.RELATION].relation_changed,
             on[provider.RELATION].relation_broken,
+            on[certificates.RELATION].relation_created,
+            on[certificates.RELATION].relation_broken,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(on.update_status, self._on_update_status)
@@ -73,6 +81,15 @@ class ZooKeeperCharm(ops.CharmBase):
         framework.observe(on.restart_action, actions.restart)
         framework.observe(on.ensemble_status_action, actions.ensemble_status)
         framework.observe(on.pre_upgrade_check_action, actions.pre_upgrade_check)
+
+    def _certificates(self, identity: Identity) -> certificates.Certificates:
+        ips = []
+        if self.config.get("tls-sans-ip") is True:
+            binding = self.model.get_binding(PEER)
+            if binding is not None and binding.network.ingress_address is not None:
+                ips.append(str(binding.network.ingress_address))
+        names = tls.sans(identity.layout, identity.app, identity.model, identity.ordinal)
+        return certificates.Certificates(self, names[0].split(".")[0], names, ips)
 
     def kubernetes(self):
         """The lightkube shell (a method, so that tests can hand in a fake)."""

@@ -66,9 +66,26 @@ class Server:
         )
 
 
-def server_for(layout: Layout, app: str, model: str, ordinal: int, role: Role = Role.PARTICIPANT):
+def server_for(
+    layout: Layout,
+    app: str,
+    model: str,
+    ordinal: int,
+    role: Role = Role.PARTICIPANT,
+    loopback: bool = False,
+):
     address = layout.address(app, model, ordinal)
-    return Server(myid(ordinal), address, role, client_host=layout.bind_host(address))
+    return Server(myid(ordinal), address, role, client_host=layout.client_host(address, loopback))
+
+
+def client_rebinds(committed: EnsembleConfig, client_host) -> tuple[Server, ...]:
+    """The members whose plaintext client address is not `client_host(address)`, with it:
+    ZooKeeper rebinds a member's client port when a reconfig changes it, without a restart."""
+    return tuple(
+        dataclasses.replace(s, client_host=client_host(s.address))
+        for s in committed.servers
+        if s.client_host != client_host(s.address)
+    )
 
 
 @dataclasses.dataclass(frozen=True)

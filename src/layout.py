@@ -31,6 +31,7 @@ ADMIN_PORT = 8080
 METRICS_PORT = 7000
 
 SUPER_USER = "super"
+LOOPBACK = "127.0.0.1"
 
 
 def _pod_address(app: str, model: str, ordinal: int) -> str:
@@ -93,12 +94,28 @@ class Layout:
     def myid(self) -> PurePosixPath:
         return self.data_dir / "myid"
 
-    def bind_host(self, address: str) -> str:
-        return address if self.per_unit_bind else "0.0.0.0"
+    def client_host(self, address: str, loopback: bool = False) -> str:
+        """Where a server takes plaintext clients: loopback only while TLS is on (the
+        charm's own session), except where every unit shares loopback."""
+        if self.per_unit_bind:
+            return address
+        return LOOPBACK if loopback else "0.0.0.0"
+
+    @property
+    def tls_dir(self) -> PurePosixPath:
+        return self.conf_dir / "tls"
+
+    @property
+    def keystore(self) -> PurePosixPath:
+        return self.tls_dir / "keystore.pem"
+
+    @property
+    def truststore(self) -> PurePosixPath:
+        return self.tls_dir / "truststore.pem"
 
     def local_host(self, address: str) -> str:
         """Where the charm reaches its own server (client port, admin server)."""
-        return address if self.per_unit_bind else "127.0.0.1"
+        return address if self.per_unit_bind else LOOPBACK
 
 
 K8S = Layout()

@@ -88,6 +88,7 @@ class Provider:
         delete_data: bool,
         refusing: Callable[[str, str, str], list[str]],
         policy_digest: str | None = None,
+        tls_ca: str | None = None,
     ):
         self.model = model
         self.records = dict(records)
@@ -100,6 +101,8 @@ class Provider:
         # (user, password, chroot) -> the servers that do not let that user in yet.
         self.refusing = refusing
         self.policy_digest = policy_digest  # of the policy last written
+        # The CAs clients verify servers with, once every server serves TLS (tlsplan.py).
+        self.tls_ca = tls_ca
 
     def serve(self) -> Served:
         relations = {r.id: r for r in self.model.relations[RELATION] if r.app is not None}
@@ -218,7 +221,7 @@ class Provider:
             "version": self.version,
             "secret-user": user.id,
         }
-        tls = {"tls": "disabled"}
+        tls = {"tls": "enabled", "tls-ca": self.tls_ca} if self.tls_ca else {"tls": "disabled"}
         if requested & {"tls", "tls-ca"}:
             secret = self._tls_secret(relation, tls)
             # A secret looked up by label does not know its ID; its owner can ask.

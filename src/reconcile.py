@@ -14,7 +14,17 @@ from collections.abc import Callable
 
 import ops
 
-from duties import Outcome, bootstrap, clients, membership, roll, rotation, server, system_users
+from duties import (
+    Outcome,
+    bootstrap,
+    clients,
+    membership,
+    roll,
+    rotation,
+    server,
+    system_users,
+    tls,
+)
 from duties import upgrade as upgrading
 from shells import Shells
 from snapshot import Snapshot, gather, internal_secret, passwords
@@ -76,13 +86,15 @@ class Reconciler:
     def _duties(self, leader: bool) -> list[Duty]:
         restart = functools.partial(server.restart_in_turn, restart_timeout=self.restart_timeout)
         if not leader:
-            return [server.prepare, restart, server.report]
+            return [tls.stores, server.prepare, restart, server.report]
         # The leader grants before its own restart too: no later hook may come to grant it.
         return [
+            tls.stores,
             server.prepare,
             roll.run,
             restart,
             server.report,
+            tls.switch,
             membership.run,
             roll.run,
             rotation.run,

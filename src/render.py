@@ -8,11 +8,13 @@ from collections.abc import Mapping
 
 import policy
 from config import CharmConfig
+from state import TLSPhase
 from layout import (
     ADMIN_PORT,
     BASH,
     CLIENT_PORT,
     METRICS_PORT,
+    SECURE_CLIENT_PORT,
     SUPER_USER,
     TIMEOUT,
     Layout,
@@ -56,6 +58,7 @@ def zoo_cfg(
     address: str,
     dynamic_file: str,
     enforce_auth: bool = True,
+    tls: TLSPhase = TLSPhase.OFF,
 ) -> str:
     settings = {
         "tickTime": config.tick_time,
@@ -92,7 +95,51 @@ def zoo_cfg(
     if layout.prometheus_metrics:
         settings["metricsProvider.className"] = PROMETHEUS_PROVIDER
         settings["metricsProvider.httpPort"] = METRICS_PORT
+    settings |= tls_settings(config, layout, address, tls)
     return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def tls_settings(
+    config: CharmConfig, layout: Layout, address: str, phase: TLSPhase
+) -> dict[str, object]:
+    """zoo.cfg's TLS keys for a step of the switch (tlsplan.py); none while TLS is off.
+
+    The same PEM stores serve clients and the quorum. Hostname verification stays on
+    between members (each certificate names its pod); a client certificate names an app,
+    not the host it connects from, so it is checked against the CA only.
+    """
+    if phase is TLSPhase.OFF:
+        return {}
+    protocols = config.tls_protocol_list
+    stores = {
+        "keyStore.location": layout.keystore,
+        "keyStore.type": "PEM",
+        "trustStore.location": layout.truststore,
+        "trustStore.type": "PEM",
+        # The context's protocol is the newest allowed; enabledProtocols what it accepts.
+        "protocol": "TLSv1.3" if "TLSv1.3" in protocols else "TLSv1.2",
+        "enabledProtocols": ",".join(protocols),
+    }
+    settings: dict[str, object] = {"secureClientPort": SECURE_CLIENT_PORT}
+    if layout.per_unit_bind:
+        settings["secureClientPortAddress"] = address
+    settings |= {f"ssl.{key}": value for key, value in stores.items()}
+    settings |= {
+        "ssl.clientAuth": config.tls_client_auth,
+        "ssl.clientHostnameVerification": "false",
+        "ssl.hostnameVerification": "true",
+        # A renewed certificate (or a new CA beside the old) is read without a restart.
+        "client.certReload": "true",
+    }
+    settings |= {f"ssl.quorum.{key}": value for key, value in stores.items()}
+    settings |= {
+        "ssl.quorum.clientAuth": "need",
+        "ssl.quorum.hostnameVerification": "true",
+        "sslQuorumReloadCertFiles": "true",
+        "sslQuorum": str(phase in (TLSPhase.QUORUM, TLSPhase.ON)).lower(),
+        "portUnification": str(phase in (TLSPhase.UNIFIED, TLSPhase.QUORUM)).lower(),
+    }
+    return settings
 
 
 def parse_properties(text: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import ops
 
 import admin
+from certificates import Certificates
 from ensemble import EnsembleConfig
 from snapshot import Identity, Snapshot
 from state import INTERNAL_SECRET_LABEL, PEER, ClusterAppData, ClusterUnitData, InternalSecret
@@ -31,6 +32,8 @@ class Shells:
         self._health: admin.Health | None = None
         self._session: contextlib.ExitStack | None = None
         self._admin: admin.Admin | None = None
+        # The certificates requirer, in the hooks that attach it (certificates.py).
+        self.certificates: Certificates | None = None
 
     # -- this unit's server ---------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import rolling
 import rotation
 from config import CharmConfig, InvalidConfigError, parse
 from ensemble import EnsembleConfig, Role, Server, myid, ordinal_of, server_for
+from certificates import RELATION
 from layout import Layout
 from state import PEER, ClusterAppData, ClusterUnitData, InternalSecret
 
@@ -43,8 +44,10 @@ class Identity:
     def address_of(self, ordinal: int) -> str:
         return self.layout.address(self.app, self.model, ordinal)
 
-    def server(self, ordinal: int, role: Role = Role.PARTICIPANT) -> Server:
-        return server_for(self.layout, self.app, self.model, ordinal, role)
+    def server(
+        self, ordinal: int, role: Role = Role.PARTICIPANT, loopback: bool = False
+    ) -> Server:
+        return server_for(self.layout, self.app, self.model, ordinal, role, loopback)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +62,8 @@ class Snapshot:
     # Juju's planned_units(), and the other units' last reports as this hook sees them.
     planned: int | None = None
     others: Mapping[int, ClusterUnitData] = dataclasses.field(default_factory=dict)
+    # Whether a certificates relation exists (leader only): TLS is to be on.
+    tls_wanted: bool = False
 
     def but(self, **changes) -> Snapshot:
         return dataclasses.replace(self, **changes)
@@ -160,4 +165,5 @@ def gather(
         others={ordinal_of(u.name): peers.load(ClusterUnitData, u) for u in peers.units}
         if leader
         else {},
+        tls_wanted=leader and model.get_relation(RELATION) is not None,
     )

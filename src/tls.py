@@ -59,8 +59,15 @@ def stores(private_key: str, certificate: str, chain: list[str], cas: list[str])
     sent = [_certificate(pem, "chain certificate") for pem in chain]
     intermediates = [c for c in sent if _der(c) not in fingerprints]
     keystore = pkcs8 + "".join(_pem(c) for c in (leaf, *intermediates))
-    unique = list({_der(c): c for c in trusted}.values())
-    return Stores(keystore=keystore, truststore="".join(_pem(c) for c in unique))
+    return Stores(keystore=keystore, truststore=truststore(cas))
+
+
+def truststore(cas: list[str]) -> str:
+    """The trust store for these CA certificates, each once, in the order given."""
+    trusted = [_certificate(ca, "CA certificate") for ca in cas]
+    if not trusted:
+        raise TLSError("no CA certificate to trust")
+    return "".join(_pem(c) for c in {_der(c): c for c in trusted}.values())
 
 
 def _certificate(pem: str, what: str) -> x509.Certificate:

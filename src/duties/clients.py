@@ -8,8 +8,11 @@ import dataclasses
 import admin
 import clients
 import provider
+import tls
+import tlsplan
 from duties import NOTHING, Outcome
-from layout import CLIENT_PORT
+from ensemble import EnsembleConfig
+from layout import CLIENT_PORT, LOOPBACK, SECURE_CLIENT_PORT
 from shells import Shells
 from snapshot import Snapshot
 
@@ -29,17 +32,19 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
 
 def _serve(snap: Snapshot, io: Shells) -> Outcome:
     hosts = snap.voter_addresses
+    tls_ca = _tls_ca(snap)
     served_by = provider.Provider(
         io.model,
         snap.cluster.clients,
         reserved=snap.open_chroots,  # only a valid option reserves paths
         addresses=hosts,
-        port=CLIENT_PORT,
+        port=SECURE_CLIENT_PORT if tls_ca else CLIENT_PORT,
         version=io.health.version or "unknown",
         zookeeper=lambda: io.zookeeper(snap),
         delete_data=snap.config.delete_client_data,
         refusing=lambda user, password, chroot: admin.refusing(hosts, user, password, chroot),
         policy_digest=snap.cluster.policy_digest,
+        tls_ca=tls_ca,
     )
     try:
         served = served_by.serve()
@@ -61,6 +66,16 @@ def _serve(snap: Snapshot, io: Shells) -> Outcome:
     except admin.AdminError as exc:
         held = held or f"open chroots wait for ZooKeeper: {exc}"
     return Outcome(cluster=cluster, held=held, blocked="; ".join(problems) or None)
+
+
+def _tls_ca(snap: Snapshot) -> str | None:
+    """What clients verify servers with, while they are to connect over TLS (else None)."""
+    servers = (snap.published or EnsembleConfig(())).servers
+    plaintext_open = all(s.client_host != LOOPBACK for s in servers)
+    cas = snap.cluster.tls_cas
+    if not cas or not tlsplan.clients_on_tls(snap.tls_wanted, snap.views, plaintext_open):
+        return None
+    return tls.truststore(cas)
 
 
 def _open_chroots(snap: Snapshot, io: Shells):

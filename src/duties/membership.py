@@ -4,10 +4,12 @@ unit being scaled away takes itself out of the vote before its pod goes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import admin
 from duties import NOTHING, Outcome
-from ensemble import EnsembleConfig, Server, ordinal_of_id, plan_membership
+import tlsplan
+from ensemble import EnsembleConfig, Server, client_rebinds, ordinal_of_id, plan_membership
 from shells import Shells
 from snapshot import Snapshot
 from state import MemberState
@@ -27,12 +29,23 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
     """The leader's step of ZooKeeper's membership, in the hook's one admin session."""
     planned = snap.planned
     reported = _reported_serving(snap, io)
-    joiners = {o: snap.unit.server(o) for o in reported}
-    expected = plan_membership(snap.published or EnsembleConfig(()), planned, reported, joiners)
-    if not expected.step and not expected.held:
+    loopback = tlsplan.plaintext_on_loopback(snap.cluster.tls)
+    joiners = {o: snap.unit.server(o, loopback=loopback) for o in reported}
+    published = snap.published or EnsembleConfig(())
+    layout = snap.unit.layout
+
+    def client_host(address: str) -> str:
+        return layout.client_host(address, loopback)
+
+    expected = plan_membership(published, planned, reported, joiners)
+    if (
+        not expected.step
+        and not expected.held
+        and not client_rebinds(published, client_host)
+    ):
         return NOTHING  # what the leader last saw is what Juju plans: no session needed
     try:
-        committed, held = step(io.zookeeper(snap), io, planned, joiners)
+        committed, held = step(io.zookeeper(snap), io, planned, joiners, client_host)
     except admin.AdminError as exc:
         logger.warning("membership change deferred to the next hook: %s", exc)
         return Outcome(
@@ -44,10 +57,16 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
 
 
 def step(
-    zk: admin.Admin, io: Shells, planned: int, joiners: dict[int, Server]
+    zk: admin.Admin,
+    io: Shells,
+    planned: int,
+    joiners: dict[int, Server],
+    client_host: Callable[[str], str] | None = None,
 ) -> tuple[EnsembleConfig, str | None]:
     """Reconfig step by step towards `planned` voters; the committed config and why it
-    stopped short, if it did."""
+    stopped short, if it did. `client_host`: where a member at an address should take
+    plaintext clients (loopback while TLS is on, tlsplan.py), moved by one more reconfig
+    once membership is done; None: left as it is."""
     committed = zk.committed_config()
     held = None
     for _ in range(MAX_RECONFIG_STEPS):
@@ -58,6 +77,10 @@ def step(
             break
         logger.info("reconfig: adding %s, removing %s", plan.step.joining, plan.step.leaving)
         committed = zk.reconfig([s.line for s in plan.step.joining], list(plan.step.leaving))
+    if client_host is not None and not held:
+        if moved := client_rebinds(committed, client_host):
+            logger.info("reconfig: plaintext clients on %s", [s.client_host for s in moved])
+            committed = zk.reconfig([s.line for s in moved], [])
     return committed, held
 
 

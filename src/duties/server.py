@@ -10,11 +10,12 @@ import time
 import admin
 import render
 import rolling
+import tlsplan
 from duties import NOTHING, Outcome
 from ensemble import EnsembleConfig, Role
 from shells import Shells
 from snapshot import Snapshot
-from state import MemberState
+from state import MemberState, TLSPhase
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,14 @@ def prepare(snap: Snapshot, io: Shells) -> Outcome:
         return Outcome(me=snap.me.model_copy(update={"state": MemberState.WAITING}), stop=True)
     workload = io.workload
     workload.ensure_dirs()
+    phase = snap.cluster.tls
+    if phase is not TLSPhase.OFF and snap.me.tls_ca is None and not workload.running():
+        # The ensemble speaks TLS: a server without its certificate could not take part.
+        return Outcome(
+            me=snap.me.model_copy(update={"state": MemberState.WAITING}),
+            held="waiting for this unit's certificate from the certificates relation",
+            stop=True,
+        )
     dynamic_file, left_out = _dynamic_file(snap, io)
     layer = render.pebble_layer(snap.config, snap.unit.layout, snap.unit.address)
     desired = _write_files(snap, io, dynamic_file, layer)
@@ -56,6 +65,8 @@ def prepare(snap: Snapshot, io: Shells) -> Outcome:
         update |= {"running_config": started_with, "running_jaas": snap.jaas_fingerprint}
     running = update.get("running_config", me.running_config)
     update["pending_config"] = desired if running != desired else None
+    if running == desired:
+        update["running_tls"] = phase
     return Outcome(me=me.model_copy(update=update))
 
 
@@ -74,19 +85,24 @@ def restart_in_turn(snap: Snapshot, io: Shells, restart_timeout: float) -> Outco
     io.workload.apply_layer(layer)
     io.workload.restart()
     io.forget_health()
-    update = {"restarting": me.pending_config, "restarted_at": time.time()}
+    update = {
+        "restarting": me.pending_config,
+        "restarting_tls": snap.cluster.tls,
+        "restarted_at": time.time(),
+    }
     return Outcome(me=me.model_copy(update=update))
 
 
 def _restarted(snap: Snapshot, io: Shells, restart_timeout: float) -> Outcome:
     me = snap.me
     hosts = snap.voter_addresses
-    done = {"restarting": None, "restarted_at": None}
+    done = {"restarting": None, "restarting_tls": None, "restarted_at": None}
     if io.health.serving and admin.quorum_synced(hosts, len(hosts)):
         running = me.restarting
         update = {
             **done,
             "running_config": running,
+            "running_tls": me.restarting_tls,
             "running_jaas": snap.jaas_fingerprint,
             "failed_config": None,
             "pending_config": me.pending_config if me.pending_config != running else None,
@@ -137,7 +153,11 @@ def _dynamic_file(snap: Snapshot, io: Shells) -> tuple[str, bool]:
         # outside its own config never serves again. It votes nowhere: start it afresh.
         logger.warning("this server was left out of the ensemble's config; restarting it")
         left_out = True
-    me = unit.server(unit.ordinal, Role.PARTICIPANT if snap.votes else Role.OBSERVER)
+    me = unit.server(
+        unit.ordinal,
+        Role.PARTICIPANT if snap.votes else Role.OBSERVER,
+        loopback=tlsplan.plaintext_on_loopback(snap.cluster.tls),
+    )
     others = tuple(s for s in published.servers if s.id != me.id)
     path = str(layout.conf_dir / START_DYNAMIC_FILE)
     workload.write(path, EnsembleConfig((*others, me)).render())
@@ -167,6 +187,7 @@ def _write_files(snap: Snapshot, io: Shells, dynamic_file: str, layer: dict) -> 
         snap.unit.address,
         dynamic_file,
         enforce_auth=not snap.open_chroots,
+        tls=snap.cluster.tls,
     )
     on_disk = workload.read(layout.zoo_cfg) or ""
     # ZooKeeper rewrites zoo.cfg itself; only a change in the charm's settings counts.

@@ -1,0 +1,70 @@
+"""TLS: every unit keeps its stores from what the certificates relation issued it; the
+leader steps the ensemble through switching TLS on or off (tlsplan.py decides)."""
+
+from __future__ import annotations
+
+import logging
+
+import tls
+import tlsplan
+from duties import NOTHING, Outcome
+from shells import Shells
+from snapshot import Snapshot
+from state import TLSPhase
+
+logger = logging.getLogger(__name__)
+
+
+def stores(snap: Snapshot, io: Shells) -> Outcome:
+    """Write this unit's key store when the certificates relation issued it a certificate
+    (in the hooks that read it), and its trust store whenever the CAs to trust change.
+
+    A server reloads both files when they change (client.certReload,
+    sslQuorumReloadCertFiles): a renewal restarts nothing. The stores stay after the
+    relation goes: switching TLS off takes three rolling restarts that still need them.
+    """
+    workload, layout, me = io.workload, snap.unit.layout, snap.me
+    ca = me.tls_ca
+    material = io.certificates.material() if io.certificates is not None else None
+    if material is not None:
+        try:
+            built = tls.stores(
+                material.private_key,
+                material.certificate,
+                list(material.chain),
+                [material.ca, *snap.cluster.tls_cas],
+            )
+        except tls.TLSError as exc:
+            return Outcome(blocked=f"the certificates relation's certificate is unusable: {exc}")
+        if workload.read(layout.keystore) != built.keystore:
+            logger.info("writing this unit's TLS key store")
+            workload.write(layout.keystore, built.keystore, secret=True)
+        ca = material.ca
+    if ca is None:
+        return NOTHING
+    trusted = tls.truststore([ca, *snap.cluster.tls_cas])
+    if workload.read(layout.truststore) != trusted:
+        workload.write(layout.truststore, trusted, secret=True)
+    return Outcome(me=me.model_copy(update={"tls_ca": ca})) if ca != me.tls_ca else NOTHING
+
+
+def switch(snap: Snapshot, io: Shells) -> Outcome:
+    """The leader's step of the switch: the CAs every member trusts, and the next phase."""
+    cluster, views = snap.cluster, snap.views
+    phase = tlsplan.next_phase(cluster.tls, snap.tls_wanted, views)
+    cas = tlsplan.trusted_cas(cluster.tls_cas, views)
+    held = None
+    if snap.tls_wanted and phase is not TLSPhase.ON:
+        missing = sorted(o for o, d in views.items() if not d.tls_ca)
+        held = (
+            f"switching TLS on: waiting for the certificates of units {missing}"
+            if missing and phase is TLSPhase.OFF
+            else f"switching TLS on: step {phase} of {' > '.join(tlsplan.ORDER[1:])}"
+        )
+    elif not snap.tls_wanted and phase is not TLSPhase.OFF:
+        held = f"switching TLS off: step {phase}"
+    if (phase, cas) == (cluster.tls, cluster.tls_cas):
+        return Outcome(held=held)
+    if phase is not cluster.tls:
+        logger.info("TLS: every server runs step %s; next: %s", cluster.tls, phase)
+    return Outcome(cluster=cluster.model_copy(update={"tls": phase, "tls_cas": cas}), held=held)
