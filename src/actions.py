@@ -114,7 +114,8 @@ class Actions(ops.Object):
             event.fail("no ensemble yet: wait for the units to start")
             return
         members = snap.published.servers
-        stats = {s.id: admin.server_stats(s.address) for s in members}
+        reach = self.io.reach(snap.published)
+        stats = {s.id: admin.server_stats(s.address, **reach) for s in members}
         leader_zxid = max((st.get("zxid", 0) for st in stats.values()), default=0)
         results = {}
         for server in members:
@@ -141,7 +142,7 @@ class Actions(ops.Object):
         io, unit = self.io, snap.unit
         try:
             view = upgrading.view(snap, io)
-            synced = upgrading.quorum_synced(snap)
+            synced = upgrading.quorum_synced(snap, io)
             reasons = upgrade.check(view, synced, roll_pending=False, planned_units=snap.planned)
             if reasons:
                 event.fail("not safe to upgrade now: " + "; ".join(reasons))

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +15,7 @@ from collections.abc import Iterator, Sequence
 import clients
 import policy
 from ensemble import EnsembleConfig
-from layout import ADMIN_PORT, CLIENT_PORT, SUPER_USER
+from layout import ADMIN_PORT, CLIENT_PORT, SECURE_CLIENT_PORT, SUPER_USER
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +72,49 @@ def probe(host: str, port: int = ADMIN_PORT, timeout: float = 3.0) -> Health:
         return NOT_RUNNING
 
 
-def four_letter(host: str, command: str, port: int = CLIENT_PORT, timeout: float = 2.0) -> str:
+@dataclasses.dataclass(frozen=True)
+class Reach:
+    """How the charm reaches another member's client port: plaintext, or (while plaintext
+    clients are kept on loopback) the TLS port with this unit's own certificate, checking
+    the member's certificate against the CAs and its pod's name. `files`: the PEM files
+    the context was made from (kazoo wants paths): (trust store, key store)."""
+
+    port: int = CLIENT_PORT
+    context: ssl.SSLContext | None = None
+    files: tuple[str, str] | None = None
+
+    def kazoo(self) -> dict:
+        if self.files is None:
+            return {}
+        ca, keystore = self.files
+        return {"use_ssl": True, "ca": ca, "certfile": keystore, "keyfile": keystore}
+
+
+PLAINTEXT = Reach()
+
+
+def tls_reach(truststore: str, keystore: str) -> Reach:
+    """Reach members over TLS with these PEM files (the key store doubles as this unit's
+    client certificate, for servers that ask for one)."""
+    context = ssl.create_default_context(cafile=truststore)
+    context.load_cert_chain(keystore)
+    return Reach(SECURE_CLIENT_PORT, context, (truststore, keystore))
+
+
+def four_letter(
+    host: str,
+    command: str,
+    port: int = CLIENT_PORT,
+    timeout: float = 2.0,
+    reach: Reach = PLAINTEXT,
+) -> str:
     """A four-letter word over the client port (whitelisted ones need no auth)."""
     import socket
 
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    if reach.context is not None:
+        port = reach.port
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        sock = raw if reach.context is None else reach.context.wrap_socket(raw, server_hostname=host)
         sock.sendall(command.encode())
         chunks = []
         while chunk := sock.recv(65536):
@@ -83,18 +122,18 @@ def four_letter(host: str, command: str, port: int = CLIENT_PORT, timeout: float
     return b"".join(chunks).decode(errors="replace")
 
 
-def mntr(host: str, port: int = CLIENT_PORT) -> dict[str, str]:
+def mntr(host: str, port: int = CLIENT_PORT, reach: Reach = PLAINTEXT) -> dict[str, str]:
     try:
-        text = four_letter(host, "mntr", port)
+        text = four_letter(host, "mntr", port, reach=reach)
     except OSError:
         return {}
     return dict(line.split("\t", 1) for line in text.splitlines() if "\t" in line)
 
 
-def server_stats(host: str, port: int = CLIENT_PORT) -> dict:
+def server_stats(host: str, port: int = CLIENT_PORT, reach: Reach = PLAINTEXT) -> dict:
     """`srvr` of one member: mode, zxid, connections (empty if unreachable or not serving)."""
     try:
-        text = four_letter(host, "srvr", port)
+        text = four_letter(host, "srvr", port, reach=reach)
     except OSError:
         return {}
     fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
@@ -108,10 +147,10 @@ def server_stats(host: str, port: int = CLIENT_PORT) -> dict:
     }
 
 
-def quorum_synced(hosts: list[str], voters: int) -> bool:
+def quorum_synced(hosts: list[str], voters: int, reach: Reach = PLAINTEXT) -> bool:
     """ZooKeeper's own view: the leader has every other voter in sync."""
     for host in hosts:
-        stats = mntr(host)
+        stats = mntr(host, reach=reach)
         if stats.get("zk_server_state") == "leader":
             return int(stats.get("zk_synced_followers", "0")) >= voters - 1
     return False
@@ -300,6 +339,7 @@ def refusing(
     chroot: str,
     port: int = CLIENT_PORT,
     deadline: float = 5.0,
+    reach: Reach = PLAINTEXT,
 ) -> list[str]:
     """The servers among `hosts` that do not (yet) let `user` in and show it `chroot`.
 
@@ -310,23 +350,26 @@ def refusing(
     pending = list(dict.fromkeys(hosts))
     until = time.monotonic() + deadline
     while pending:
-        pending = [h for h in pending if not _lets_in(h, port, user, password, chroot)]
+        pending = [h for h in pending if not _lets_in(h, port, user, password, chroot, reach)]
         if not pending or time.monotonic() >= until:
             break
         time.sleep(0.2)
     return pending
 
 
-def _lets_in(host: str, port: int, user: str, password: str, chroot: str) -> bool:
+def _lets_in(
+    host: str, port: int, user: str, password: str, chroot: str, reach: Reach = PLAINTEXT
+) -> bool:
     from kazoo.client import KazooClient
     from kazoo.exceptions import KazooException
     from kazoo.handlers.threading import KazooTimeoutError
 
     client = KazooClient(
-        hosts=f"{host}:{port}",
+        hosts=f"{host}:{reach.port if reach.files else port}",
         timeout=5.0,
         sasl_options={"mechanism": "DIGEST-MD5", "username": user, "password": password},
         connection_retry={"max_tries": 1, "delay": 0.1},
+        **reach.kazoo(),
     )
     try:
         client.start(timeout=3.0)

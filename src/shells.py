@@ -4,6 +4,8 @@ hook's one ZooKeeper admin session, what each server says of itself, Kubernetes,
 from __future__ import annotations
 
 import contextlib
+import pathlib
+import tempfile
 from collections.abc import Callable
 
 import ops
@@ -11,6 +13,7 @@ import ops
 import admin
 from certificates import Certificates
 from ensemble import EnsembleConfig
+from layout import LOOPBACK
 from snapshot import Identity, Snapshot
 from state import INTERNAL_SECRET_LABEL, PEER, ClusterAppData, ClusterUnitData, InternalSecret
 from workload import Workload
@@ -34,6 +37,8 @@ class Shells:
         self._admin: admin.Admin | None = None
         # The certificates requirer, in the hooks that attach it (certificates.py).
         self.certificates: Certificates | None = None
+        self._tls_reach: admin.Reach | None = None
+        self._tls_dir: tempfile.TemporaryDirectory | None = None
 
     # -- this unit's server ---------------------------------------------------------------
 
@@ -55,17 +60,40 @@ class Shells:
 
     # -- the other servers, as ZooKeeper itself says ----------------------------------------
 
-    def serving_now(self, ordinals) -> frozenset[int]:
+    def reach(self, committed: EnsembleConfig | None) -> dict:
+        """How to reach the other members' client ports, as admin's keyword arguments:
+        plaintext (none) unless `committed` keeps plaintext clients on loopback (TLS on,
+        tlsplan.py); then the TLS port, with this unit's stores (read once a hook)."""
+        servers = committed.servers if committed is not None else ()
+        if not any(s.client_host == LOOPBACK for s in servers):
+            return {}
+        if self._tls_reach is None:
+            layout = self.unit.layout
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="zk-tls-")
+            paths = []
+            for name, source in (("ca.pem", layout.truststore), ("unit.pem", layout.keystore)):
+                path = pathlib.Path(self._tls_dir.name) / name
+                path.touch(mode=0o600)
+                path.write_text(self.workload.read(source) or "")
+                paths.append(str(path))
+            self._tls_reach = admin.tls_reach(*paths)
+        return {"reach": self._tls_reach}
+
+    def serving_now(self, ordinals, committed: EnsembleConfig | None = None) -> frozenset[int]:
         """Ordinals whose server says it serves now (srvr to each): removal decisions count
         health from here, never from peer data, which can lag a unit's pod and its vote."""
-        return frozenset(o for o in ordinals if admin.server_stats(self.unit.address_of(o)))
+        reach = self.reach(committed)
+        return frozenset(
+            o for o in ordinals if admin.server_stats(self.unit.address_of(o), **reach)
+        )
 
-    def leading_now(self, ordinals) -> frozenset[int]:
+    def leading_now(self, ordinals, committed: EnsembleConfig | None = None) -> frozenset[int]:
         """Ordinals whose server says it is ZooKeeper's leader (empty if none answers)."""
+        reach = self.reach(committed)
         return frozenset(
             o
             for o in ordinals
-            if admin.server_stats(self.unit.address_of(o)).get("mode") == "leader"
+            if admin.server_stats(self.unit.address_of(o), **reach).get("mode") == "leader"
         )
 
     # -- the hook's one admin session ----------------------------------------------------
@@ -91,6 +119,9 @@ class Shells:
         if self._session is not None:
             self._session.close()
         self._session, self._admin = None, None
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+        self._tls_dir, self._tls_reach = None, None
 
     # -- Juju ---------------------------------------------------------------------------
 

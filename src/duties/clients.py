@@ -42,7 +42,9 @@ def _serve(snap: Snapshot, io: Shells) -> Outcome:
         version=io.health.version or "unknown",
         zookeeper=lambda: io.zookeeper(snap),
         delete_data=snap.config.delete_client_data,
-        refusing=lambda user, password, chroot: admin.refusing(hosts, user, password, chroot),
+        refusing=lambda user, password, chroot: admin.refusing(
+            hosts, user, password, chroot, **io.reach(snap.published)
+        ),
         policy_digest=snap.cluster.policy_digest,
         tls_ca=tls_ca,
     )

@@ -71,7 +71,7 @@ def step(
     held = None
     for _ in range(MAX_RECONFIG_STEPS):
         candidates = {ordinal_of_id(i) for i in committed.ids} | set(joiners)
-        plan = plan_membership(committed, planned, io.serving_now(candidates), joiners)
+        plan = plan_membership(committed, planned, io.serving_now(candidates, committed), joiners)
         held = plan.held
         if not plan.step:
             break

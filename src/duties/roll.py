@@ -19,7 +19,7 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
     # Who leads now, asked of ZooKeeper while a roll is under way: peer data can be a hook
     # behind (a leader change, or a report this hook's view does not have yet).
     rolling_now = any(data.pending_config for data in views.values())
-    leaders = io.leading_now(views) if rolling_now else frozenset()
+    leaders = io.leading_now(views, snap.published) if rolling_now else frozenset()
     members = {
         ordinal: rolling.Member(
             pending=data.pending_config is not None,

@@ -79,7 +79,7 @@ def restart_in_turn(snap: Snapshot, io: Shells, restart_timeout: float) -> Outco
     if not me.pending_config or snap.cluster.restart_grant != snap.unit.ordinal:
         return NOTHING
     hosts = snap.voter_addresses
-    if not admin.quorum_synced(hosts, len(hosts)):
+    if not admin.quorum_synced(hosts, len(hosts), **io.reach(snap.published)):
         return Outcome(held="waiting for every member to be in sync before restarting")
     layer = render.pebble_layer(snap.config, snap.unit.layout, snap.unit.address)
     io.workload.apply_layer(layer)
@@ -97,7 +97,7 @@ def _restarted(snap: Snapshot, io: Shells, restart_timeout: float) -> Outcome:
     me = snap.me
     hosts = snap.voter_addresses
     done = {"restarting": None, "restarting_tls": None, "restarted_at": None}
-    if io.health.serving and admin.quorum_synced(hosts, len(hosts)):
+    if io.health.serving and admin.quorum_synced(hosts, len(hosts), **io.reach(snap.published)):
         running = me.restarting
         update = {
             **done,

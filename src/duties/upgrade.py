@@ -25,7 +25,7 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
         step = upgrade.next_step(
             view(snap, io),
             cluster.upgrade_partition,
-            quorum_synced(snap),
+            quorum_synced(snap, io),
             planned_units=snap.planned,
             refreshed=refreshed,
         )
@@ -39,7 +39,10 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
 def view(snap: Snapshot, io: Shells) -> list[upgrade.Unit]:
     members = snap.published.voters if snap.published else ()
     # ZooKeeper's own answer, not peer data: right after a handover peer data is stale.
-    leaders = {s.id for s in members if admin.mntr(s.address).get("zk_server_state") == "leader"}
+    reach = io.reach(snap.published)
+    leaders = {
+        s.id for s in members if admin.mntr(s.address, **reach).get("zk_server_state") == "leader"
+    }
     kube, unit = io.kube(), snap.unit
     return [
         upgrade.Unit(
@@ -52,9 +55,9 @@ def view(snap: Snapshot, io: Shells) -> list[upgrade.Unit]:
     ]
 
 
-def quorum_synced(snap: Snapshot) -> bool:
+def quorum_synced(snap: Snapshot, io: Shells) -> bool:
     hosts = snap.voter_addresses
-    return admin.quorum_synced(hosts, len(hosts))
+    return admin.quorum_synced(hosts, len(hosts), **io.reach(snap.published))
 
 
 def apply(snap: Snapshot, io: Shells, step: upgrade.Step) -> Outcome:

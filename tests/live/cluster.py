@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import json
 import os
 import shlex
 import signal
@@ -163,6 +164,8 @@ class Unit:
     notices_read: int = 0
     # What drain() still waits for the watcher to report (see Cluster._awaited).
     awaiting: list[Awaiting] = dataclasses.field(default_factory=list)
+    # Secrets this unit owns (the certificates library keeps its private key in one).
+    secrets: frozenset = frozenset()
 
     @property
     def name(self) -> str:
@@ -212,6 +215,48 @@ class ClientRelation:
     broken_on: set[int] = dataclasses.field(default_factory=set)
 
 
+@dataclasses.dataclass
+class CertificatesRelation:
+    """`juju integrate zookeeper-k8s self-signed-certificates`: the provider's one unit signs
+    every unit's request with the test's CA (tls-certificates v4, its app databag)."""
+
+    id: int
+    ca: object  # ca.CA
+    app: str = "self-signed-certificates"
+    # Each requirer unit's own databag on this relation (its certificate requests).
+    requests: dict[int, dict[str, str]] = dataclasses.field(default_factory=dict)
+    provider_data: dict[str, str] = dataclasses.field(default_factory=dict)
+    broken_on: set[int] = dataclasses.field(default_factory=set)
+
+    def answer(self) -> bool:
+        """Sign what is asked and not yet signed; drop what is no longer asked. True if
+        the provider's databag changed."""
+        issued = {
+            c["certificate_signing_request"].strip(): c
+            for c in json.loads(self.provider_data.get("certificates", "[]"))
+        }
+        wanted = {}
+        for data in self.requests.values():
+            for request in json.loads(data.get("certificate_signing_requests", "[]")):
+                csr = request["certificate_signing_request"].strip()
+                wanted[csr] = issued.get(csr) or {
+                    "certificate_signing_request": csr,
+                    "certificate": self.ca.sign(csr),
+                    "ca": self.ca.pem,
+                    "chain": [self.ca.pem],
+                }
+        if wanted == issued:
+            return False
+        self.provider_data = {"certificates": json.dumps(list(wanted.values()))}
+        return True
+
+    def renew(self, ca=None) -> None:
+        """The provider issues every certificate again (a new serial; a new CA if given)."""
+        self.ca = ca or self.ca
+        self.provider_data = {}
+        self.answer()
+
+
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
     """The relation data a hook sees: as it was when the hook started."""
@@ -221,6 +266,8 @@ class Snapshot:
     peers: dict[int, dict]
     in_peer_relation: bool
     clients: tuple[tuple[int, str, dict, dict], ...]
+    # The certificates relation: (id, provider app, provider's databag, this unit's own).
+    certificates: tuple[int, str, dict, dict] | None = None
 
 
 class Cluster:
@@ -247,6 +294,9 @@ class Cluster:
         self.planned: int | None = None
         self.restart_timeout = restart_timeout
         self.clients: dict[int, ClientRelation] = {}
+        self.certificates: CertificatesRelation | None = None
+        # Called after every hook (a client app that follows its relation data).
+        self.after_hook: list[Callable[[], None]] = []
         self.action_results: dict | None = None
         # Ordinals in the order the charm restarted their servers.
         self.restart_log: list[int] = []
@@ -325,6 +375,9 @@ class Cluster:
                 for c in self.clients.values()
                 if unit.ordinal not in c.broken_on
             ),
+            certificates=None
+            if (c := self.certificates) is None or unit.ordinal in c.broken_on
+            else (c.id, c.app, dict(c.provider_data), dict(c.requests.get(unit.ordinal, {}))),
         )
 
     def _unit_data(self, ordinal: int) -> dict[str, str]:
@@ -354,6 +407,24 @@ class Cluster:
                     local_app_data=answer,
                 )
             )
+        if seen.certificates is not None:
+            relation_id, app, provider_data, own = seen.certificates
+            relations.add(
+                testing.Relation(
+                    "certificates",
+                    id=relation_id,
+                    remote_app_name=app,
+                    remote_app_data=provider_data,
+                    # Juju's own keys as it sets them (never empty: ops cannot clear a
+                    # databag holding an empty value, and Juju never stores one).
+                    local_unit_data={
+                        "egress-subnets": f"{unit.address}/32",
+                        "ingress-address": unit.address,
+                        "private-address": unit.address,
+                        **own,
+                    },
+                )
+            )
         # Pebble is live, not a snapshot: the plan and service states as they are now.
         container = testing.Container(
             "zookeeper",
@@ -376,7 +447,7 @@ class Cluster:
             relations=relations,
             containers={container},
             storages={testing.Storage("data", index=0)},
-            secrets=set(self.secrets),
+            secrets=set(self.secrets) | set(unit.secrets),
             planned_units=planned if self.planned is None else self.planned,
             model=testing.Model(name=MODEL),
         )
@@ -464,6 +535,8 @@ class Cluster:
                 unit.in_peer_relation = False
             elif hook.relation_id in self.clients:
                 self.clients[hook.relation_id].broken_on.add(unit.ordinal)
+            elif self.certificates is not None and hook.relation_id == self.certificates.id:
+                self.certificates.broken_on.add(unit.ordinal)
         self._publish(unit, out, hook)
         return out
 
@@ -471,6 +544,8 @@ class Cluster:
         """A hook's relation changes reach the other units as relation-changed hooks."""
         unit.layers = dict(out.get_container("zookeeper").layers)
         unit.status = out.unit_status
+        unit.secrets = frozenset(s for s in out.secrets if s.owner == "unit")
+        self._publish_certificates(unit, out)
         if not unit.in_peer_relation or (unit.dying and hook.event == "relation_departed"):
             return  # a dying unit's writes in relation-departed are not published
         relation = out.get_relation(PEER_RELATION_ID)
@@ -481,11 +556,70 @@ class Cluster:
             if dict(relation.local_app_data) != self.app_data:
                 self.app_data = dict(relation.local_app_data)
                 self._changed(unit.ordinal)
-            self.secrets = frozenset(out.secrets)
+            self.secrets = frozenset(s for s in out.secrets if s.owner != "unit")
         data = {k: v for k, v in relation.local_unit_data.items() if k not in JUJU_KEYS}
         if data != unit.unit_data and not unit.dying:
             unit.unit_data = data
             self._changed(unit.ordinal)
+
+    def _publish_certificates(self, unit: Unit, out: testing.State) -> None:
+        """A unit's new certificate request reaches the provider, whose answer (written to
+        its app databag) brings relation-changed to every unit still related."""
+        relation = self.certificates
+        if relation is None or not any(r.id == relation.id for r in out.relations):
+            return
+        data = out.get_relation(relation.id).local_unit_data
+        data = {k: v for k, v in data.items() if k not in JUJU_KEYS}
+        if data == relation.requests.get(unit.ordinal, {}):
+            return
+        relation.requests[unit.ordinal] = data
+        if relation.answer():
+            self._certificates_changed()
+
+    def _certificates_changed(self) -> None:
+        relation = self.certificates
+        self.juju.add(
+            Hook(o, "relation_changed", remote=0, relation_id=relation.id)
+            for o, u in sorted(self.units.items())
+            if o not in relation.broken_on and not u.dying
+        )
+
+    def relate_certificates(self, ca, relation_id: int = 80) -> CertificatesRelation:
+        """`juju integrate zookeeper-k8s self-signed-certificates`: relation-created, then
+        the provider unit's relation-joined and relation-changed, on every unit."""
+        self.certificates = CertificatesRelation(relation_id, ca)
+        for ordinal in sorted(self.units):
+            self.juju.add(
+                [
+                    Hook(ordinal, "relation_created", relation_id=relation_id),
+                    Hook(ordinal, "relation_joined", remote=0, relation_id=relation_id),
+                    Hook(ordinal, "relation_changed", remote=0, relation_id=relation_id),
+                ]
+            )
+        self.drain()
+        return self.certificates
+
+    def renew_certificates(self, ca=None) -> None:
+        """The provider renews every certificate (from a new CA, if given)."""
+        self.certificates.renew(ca)
+        self._certificates_changed()
+        self.drain()
+
+    def unrelate_certificates(self) -> None:
+        """`juju remove-relation`: relation-departed for the provider unit, then
+        relation-broken, on every unit; then the relation is gone."""
+        relation_id = self.certificates.id
+        for ordinal in sorted(self.units):
+            self.juju.add(
+                [
+                    Hook(ordinal, "relation_departed", remote=0, departing=0,
+                         relation_id=relation_id),
+                    Hook(ordinal, "relation_broken", relation_id=relation_id),
+                ]
+            )
+        self.drain()
+        self.certificates = None
+        self.settle()
 
     def _changed(self, source: int) -> None:
         for other in self.units.values():
@@ -539,6 +673,8 @@ class Cluster:
                     started.append((second, self._begin(second)))
             for hook, seen in started:
                 self._attempt(hook, seen, failing)
+            for follow in self.after_hook:
+                follow()
         raise HookFailed(
             f"hooks never settled (seed {self.seed}); last: {' '.join(self.juju.log[-40:])}"
         )

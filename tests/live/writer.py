@@ -27,6 +27,7 @@ class Writer:
         path: str = "/writes",
         digest: tuple[str, str] = ("writer", "writer-password"),
         sasl: tuple[str, str] | None = None,
+        tls: dict | None = None,
     ):
         """password: the super user's; sasl: a client's (user, password), as a related app
         logs in (SASL); neither: the `digest` identity instead (it reaches only what is
@@ -52,6 +53,7 @@ class Writer:
             timeout=18,
             connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5},
             **auth,
+            **(tls or {}),
         )
         self.client.add_listener(self._on_state)
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from kazoo.client import KazooClient
 
 
-def connect(hosts: str, *, sasl: tuple[str, str] | None = None, digest=None) -> KazooClient:
+def connect(
+    hosts: str, *, sasl: tuple[str, str] | None = None, digest=None, tls: dict | None = None
+) -> KazooClient:
     """A started client: SASL DIGEST-MD5 as (user, password), digest as (user, password),
-    or neither (no credentials). Few retries: tests want refusals to show, not hide."""
+    or neither (no credentials); `tls`: kazoo's TLS arguments. Few retries: tests want
+    refusals to show, not hide."""
     auth: dict = {}
     if sasl:
         auth["sasl_options"] = {
@@ -28,6 +31,7 @@ def connect(hosts: str, *, sasl: tuple[str, str] | None = None, digest=None) -> 
         connection_retry={"max_tries": 3},
         command_retry={"max_tries": 1},
         **auth,
+        **(tls or {}),
     )
     try:
         client.start(timeout=15)

@@ -96,11 +96,14 @@ class Shells:
     model: object = None
     sessions: int = 0
 
-    def serving_now(self, ordinals):
+    def serving_now(self, ordinals, committed=None):
         return frozenset(o for o in ordinals if o in self.serving)
 
-    def leading_now(self, ordinals):
+    def leading_now(self, ordinals, committed=None):
         return frozenset(o for o in ordinals if o in self.leader)
+
+    def reach(self, committed):
+        return {}  # plaintext: no TLS in these tests
 
     def zookeeper(self, _snapshot):
         self.sessions += 1

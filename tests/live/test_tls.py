@@ -1,0 +1,163 @@
+"""TLS from the certificates relation on a running ensemble, switched on and off under a
+client app that follows what its relation says, with certificates from a CA made here."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import pytest
+
+from tests.live import network
+from tests.ca import CA
+from tests.live.cluster import Cluster, deadline_poll
+from tests.live.writer import Writer, client_app
+
+RELATION = 90
+
+
+class Follower:
+    """A client app as a user writes one: it connects where its relation data says (TLS
+    with the CA it was given, or plaintext) and moves when the data changes, the new
+    client up before the old one goes."""
+
+    def __init__(self, cluster: Cluster, chroot: str, user: tuple[str, str], workdir):
+        self.cluster, self.chroot, self.user, self.workdir = cluster, chroot, user, workdir
+        self.writers: list[tuple[str, Writer]] = []
+        self.moves: list[str] = []
+
+    def follow(self) -> None:
+        answer = self.cluster.credentials(RELATION)
+        mode = answer.get("tls", "disabled")
+        if self.writers and self.writers[-1][0] == mode:
+            return
+        tls = None
+        if mode == "enabled":
+            ca = self.workdir / f"ca-{len(self.writers)}.pem"
+            ca.write_text(answer["tls-ca"])
+            tls = {"use_ssl": True, "ca": str(ca), "verify_certs": True}
+        hosts = answer["endpoints"] + self.chroot
+        writer = Writer(hosts, None, path="/writes", sasl=self.user, tls=tls).__enter__()
+        if self.writers:
+            self.writers[-1][1].__exit__()
+        self.writers.append((mode, writer))
+        self.moves.append(f"{mode} {answer['endpoints']}")
+
+    def stop(self) -> None:
+        for _, writer in self.writers:
+            writer.__exit__()
+
+
+def refused(address: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(3)
+        try:
+            sock.connect((address, port))
+        except (ConnectionRefusedError, TimeoutError):
+            return True
+    return False
+
+
+def peer_certificate(host: str, port: int, ca_file: str) -> dict:
+    """What the server at host:port presents in a TLS handshake, verified by the CA and
+    the host's name (no client certificate: a member may then drop the connection)."""
+    context = ssl.create_default_context(cafile=ca_file)
+    with socket.create_connection((host, port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname=host) as tls:
+            return tls.getpeercert()
+
+
+@pytest.fixture
+def related(cluster: Cluster, tmp_path):
+    cluster.deploy(3)
+    cluster.wait_serving()
+    cluster.settle()
+    chroot, user = client_app(cluster, "follower", RELATION)
+    follower = Follower(cluster, chroot, user, tmp_path)
+    follower.follow()
+    cluster.after_hook.append(follower.follow)
+    yield cluster, follower
+    follower.stop()
+
+
+def test_tls_switches_on_and_off_under_a_client_that_follows_its_relation(related, tmp_path):
+    cluster, follower = related
+    ca = CA()
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(ca.pem)
+    cluster.relate_certificates(ca)
+    cluster.wait_serving()
+    cluster.settle()
+    assert cluster.app_data["tls"] == '"on"', cluster.juju.log[-40:]
+
+    # Clients were moved to the TLS port, by name, with the CA to check servers by.
+    answer = cluster.credentials(RELATION)
+    assert answer["tls"] == "enabled"
+    assert answer["tls-ca"].strip() == ca.pem.strip()
+    names = [cluster.units[o].address for o in sorted(cluster.units)]
+    assert answer["endpoints"] == ",".join(f"{n}:2182" for n in names)
+    assert [m.split()[0] for m in follower.moves] == ["disabled", "enabled"]
+
+    for ordinal, unit in sorted(cluster.units.items()):
+        # Each server presents its own certificate, for its pod's name, signed by the CA.
+        served = peer_certificate(unit.address, 2182, str(ca_file))
+        assert ("DNS", unit.address) in served["subjectAltName"]
+        # The members speak TLS to each other: the election port does a handshake.
+        elected = peer_certificate(unit.address, 3888, str(ca_file))
+        assert ("DNS", unit.address) in elected["subjectAltName"]
+        # Nothing off the pod speaks plaintext to a server any more.
+        ip = network.unit_address(ordinal)
+        assert refused(ip, 2181), f"unit {ordinal} still takes plaintext clients"
+
+    cluster.unrelate_certificates()
+    cluster.wait_serving()
+    cluster.settle()
+    import pathlib
+    pathlib.Path("/tmp/tlsdebug.txt").write_text(repr((cluster.juju.log[-80:], cluster.app_data, {o: (u.status, u.unit_data) for o, u in cluster.units.items()})))
+    assert cluster.app_data["tls"] == '"off"', (
+        cluster.juju.log[-40:],
+        {o: (u.status, u.unit_data) for o, u in cluster.units.items()},
+    )
+    answer = cluster.credentials(RELATION)
+    assert answer["tls"] == "disabled"
+    assert answer["endpoints"] == ",".join(f"{n}:2181" for n in names)
+    assert [m.split()[0] for m in follower.moves] == ["disabled", "enabled", "disabled"]
+    for ordinal in cluster.units:
+        assert refused(network.unit_address(ordinal), 2182)
+        assert not refused(network.unit_address(ordinal), 2181)
+
+    # The client app never lost its session and every write it was told of is there.
+    for mode, writer in follower.writers:
+        deadline_poll(lambda w=writer: len(w.acknowledged) > 0, 30, f"{mode} writes")
+    follower.stop()
+    for mode, writer in follower.writers:
+        assert writer.expirations == 0, mode
+        assert writer.missing() == [], mode
+
+
+def test_a_peer_with_a_certificate_from_another_ca_is_refused(cluster: Cluster, tmp_path):
+    cluster.deploy(3)
+    cluster.wait_serving()
+    cluster.settle()
+    ca = CA()
+    cluster.relate_certificates(ca)
+    cluster.wait_serving()
+    cluster.settle()
+    assert cluster.app_data["tls"] == '"on"'
+    stranger = CA("another-ca")
+    certificate, key = stranger.client(cluster.units[1].address)
+    (tmp_path / "c.pem").write_text(certificate)
+    (tmp_path / "k.pem").write_text(key)
+    context = ssl.create_default_context(cafile=None)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    unit = cluster.units[0]
+    with network.inside(cluster.units[1].netns):
+        with socket.create_connection((unit.address, 3888), timeout=5) as raw:
+            # TLS 1.3 checks the client's certificate after the handshake: the refusal
+            # (an alert) comes with the first read; a member that took it would wait.
+            with pytest.raises(ssl.SSLError, match="(?i)alert|certificate"):
+                with context.wrap_socket(raw, server_hostname=unit.address) as tls:
+                    tls.settimeout(5)
+                    tls.recv(1)

@@ -1,0 +1,185 @@
+"""State tests of TLS: the certificates relation's hooks in, the request, the stores on the
+unit's disk, what the unit reports and the leader's steps out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import ops
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from ops import testing
+
+import certificates
+from layout import K8S
+from tests.ca import CA
+from tests.unit.test_charm import (
+    context,
+    follower_state,
+    make_state,
+    member_line,
+    peers,
+    pod,
+    workload,
+)
+from tests.unit.conftest import internal_secret
+
+RELATION_ID = 7
+
+
+def with_certificates(state: testing.State, provider: dict | None = None, own=None):
+    relation = testing.Relation(
+        "certificates",
+        id=RELATION_ID,
+        remote_app_name="self-signed-certificates",
+        remote_app_data=provider or {},
+        local_unit_data={"ingress-address": "10.1.0.5", **(own or {})},
+    )
+    return dataclasses.replace(state, relations={*state.relations, relation})
+
+
+def certificates_relation(state: testing.State) -> testing.Relation:
+    return state.get_relation(RELATION_ID)
+
+
+def requested(state: testing.State) -> list[str]:
+    data = certificates_relation(state).local_unit_data
+    return [r["certificate_signing_request"] for r in json.loads(data["certificate_signing_requests"])]
+
+
+def issued(ca: CA, csrs: list[str]) -> dict:
+    return {
+        "certificates": json.dumps(
+            [
+                {
+                    "certificate_signing_request": csr,
+                    "certificate": ca.sign(csr),
+                    "ca": ca.pem,
+                    "chain": [ca.pem],
+                }
+                for csr in csrs
+            ]
+        )
+    }
+
+
+def follower(disk, **kw) -> testing.State:
+    return follower_state(disk, internal_secret(), **kw)
+
+
+@pytest.fixture
+def asked(disk):
+    """unit/1 after the relation's first hooks: it has sent its certificate request."""
+    ctx = context(1)
+    state = with_certificates(follower(disk))
+    out = ctx.run(ctx.on.relation_created(certificates_relation(state)), state)
+    return ctx.run(ctx.on.relation_changed(certificates_relation(out), remote_unit=0), out)
+
+
+def test_a_unit_asks_for_a_certificate_for_its_pod_and_the_service(asked):
+    (csr_pem,) = requested(asked)
+    csr = x509.load_pem_x509_csr(csr_pem.encode())
+    names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    dns = set(names.get_values_for_type(x509.DNSName))
+    assert dns == {pod(1), pod(1).split(".", 1)[1]}
+    assert not names.get_values_for_type(x509.IPAddress)  # tls-sans-ip is off
+
+
+def test_the_private_key_lives_in_a_secret_of_the_units_and_nowhere_in_relation_data(asked):
+    keys = [s for s in asked.secrets if s.owner == "unit"]
+    assert keys, "the library keeps the unit's private key in a secret of its own"
+    key_pems = [v for s in keys for v in s.latest_content.values() if "PRIVATE KEY" in v]
+    assert key_pems
+    for relation in asked.relations:
+        for bag in (relation.local_unit_data, relation.local_app_data):
+            assert not any("PRIVATE KEY" in v for v in bag.values())
+
+
+def test_an_issued_certificate_becomes_stores_only_the_server_reads(asked, disk):
+    ca = CA()
+    ctx = context(1)
+    state = dataclasses.replace(
+        asked,
+        relations={
+            *(r for r in asked.relations if r.id != RELATION_ID),
+            dataclasses.replace(
+                certificates_relation(asked), remote_app_data=issued(ca, requested(asked))
+            ),
+        },
+    )
+    out = ctx.run(ctx.on.relation_changed(certificates_relation(state), remote_unit=0), state)
+    keystore, truststore = disk / K8S.keystore, disk / K8S.truststore
+    assert keystore.stat().st_mode & 0o777 == 0o600
+    assert truststore.stat().st_mode & 0o777 == 0o600
+    text = keystore.read_text()
+    assert text.startswith("-----BEGIN PRIVATE KEY-----")  # PKCS#8, as ZooKeeper reads it
+    serialization.load_pem_private_key(text.encode(), password=None)
+    leaf = x509.load_pem_x509_certificate(text.split("-----END PRIVATE KEY-----\n", 1)[1].encode())
+    assert pod(1) in leaf.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    ).value.get_values_for_type(x509.DNSName)
+    assert truststore.read_text().strip() == ca.pem.strip()
+    reported = json.loads(peers(out).local_unit_data["tls-ca"])
+    assert reported.strip() == ca.pem.strip()
+
+
+def test_other_hooks_leave_the_library_alone_and_the_stores_as_they_are(disk):
+    ctx = context(1)
+    state = with_certificates(follower(disk))
+    with ctx(ctx.on.update_status(), state) as manager:
+        manager.run()
+        assert manager.charm.reconciler.io.certificates is None
+    assert not (disk / K8S.keystore).exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "attached"),
+    [
+        ("hooks/certificates-relation-changed", True),
+        ("hooks/certificates-relation-broken", True),
+        ("hooks/secret-expired", True),
+        ("hooks/config-changed", True),
+        ("hooks/upgrade-charm", True),
+        ("hooks/update-status", False),
+        ("hooks/cluster-relation-changed", False),
+        ("hooks/zookeeper-relation-changed", False),
+        ("actions/restart", False),
+    ],
+)
+def test_the_requirer_is_attached_in_the_hooks_that_can_bring_a_certificate(path, attached):
+    assert certificates.needed(path) is attached
+
+
+def leader_with_units(disk, *, tls="off", units=None, certificates_related=True):
+    units = units or {}
+    app_data = {
+        "bootstrap-members": json.dumps([0, 1, 2]),
+        "members": json.dumps([member_line(n).strip() for n in range(3)]),
+        "root-closed": "true",
+        "tls": json.dumps(tls),
+    }
+    secret = internal_secret()
+    app_data["internal-secret-id"] = json.dumps(secret.id)
+    state = make_state(disk, app_data=app_data, secrets=[secret])
+    relation = dataclasses.replace(
+        peers(state),
+        peers_data={o: {k: json.dumps(v) for k, v in data.items()} for o, data in units.items()},
+    )
+    state = dataclasses.replace(state, relations={relation})
+    return with_certificates(state) if certificates_related else state
+
+
+def ready(phase: str, ca: str | None = "CA") -> dict:
+    return {"state": "serving", "running-tls": phase, "tls-ca": ca}
+
+
+def test_the_leader_waits_for_every_units_certificate_before_the_first_step(disk):
+    ctx = context(0)
+    state = leader_with_units(disk, units={1: ready("off"), 2: ready("off", ca=None)})
+    out = ctx.run(ctx.on.update_status(), state)
+    assert json.loads(peers(out).local_app_data["tls"]) == "off"
+    assert "certificates of units [0, 2]" in out.app_status.message or (
+        "certificates of units" in out.unit_status.message
+    )
