@@ -114,7 +114,9 @@ def four_letter(
     if reach.context is not None:
         port = reach.port
     with socket.create_connection((host, port), timeout=timeout) as raw:
-        sock = raw if reach.context is None else reach.context.wrap_socket(raw, server_hostname=host)
+        sock = (
+            raw if reach.context is None else reach.context.wrap_socket(raw, server_hostname=host)
+        )
         sock.sendall(command.encode())
         chunks = []
         while chunk := sock.recv(65536):

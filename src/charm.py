@@ -10,8 +10,8 @@ import ops
 
 import certificates
 import provider
-import tls
 import status
+import tls
 from actions import Actions
 from ensemble import ordinal_of
 from layout import K8S, Layout

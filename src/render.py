@@ -8,7 +8,6 @@ from collections.abc import Mapping
 
 import policy
 from config import CharmConfig
-from state import TLSPhase
 from layout import (
     ADMIN_PORT,
     BASH,
@@ -19,6 +18,7 @@ from layout import (
     TIMEOUT,
     Layout,
 )
+from state import TLSPhase
 
 SERVICE = "zookeeper"
 CHECK = "zookeeper-ready"

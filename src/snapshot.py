@@ -12,9 +12,9 @@ import clients
 import render
 import rolling
 import rotation
+from certificates import RELATION
 from config import CharmConfig, InvalidConfigError, parse
 from ensemble import EnsembleConfig, Role, Server, myid, ordinal_of, server_for
-from certificates import RELATION
 from layout import Layout
 from state import PEER, ClusterAppData, ClusterUnitData, InternalSecret
 

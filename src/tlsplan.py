@@ -30,9 +30,7 @@ def step_done(phase: TLSPhase, views: Mapping[int, ClusterUnitData]) -> bool:
     return bool(views) and all(running(data) is phase for data in views.values())
 
 
-def next_phase(
-    phase: TLSPhase, wanted: bool, views: Mapping[int, ClusterUnitData]
-) -> TLSPhase:
+def next_phase(phase: TLSPhase, wanted: bool, views: Mapping[int, ClusterUnitData]) -> TLSPhase:
     """The step every server should run next. `wanted`: a certificates relation exists.
 
     Forward only when every unit has its certificate on disk (a member without one could

@@ -7,8 +7,8 @@ import logging
 from collections.abc import Callable
 
 import admin
-from duties import NOTHING, Outcome
 import tlsplan
+from duties import NOTHING, Outcome
 from ensemble import EnsembleConfig, Server, client_rebinds, ordinal_of_id, plan_membership
 from shells import Shells
 from snapshot import Snapshot
@@ -38,11 +38,7 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
         return layout.client_host(address, loopback)
 
     expected = plan_membership(published, planned, reported, joiners)
-    if (
-        not expected.step
-        and not expected.held
-        and not client_rebinds(published, client_host)
-    ):
+    if not expected.step and not expected.held and not client_rebinds(published, client_host):
         return NOTHING  # what the leader last saw is what Juju plans: no session needed
     try:
         committed, held = step(io.zookeeper(snap), io, planned, joiners, client_host)
@@ -77,10 +73,10 @@ def step(
             break
         logger.info("reconfig: adding %s, removing %s", plan.step.joining, plan.step.leaving)
         committed = zk.reconfig([s.line for s in plan.step.joining], list(plan.step.leaving))
-    if client_host is not None and not held:
-        if moved := client_rebinds(committed, client_host):
-            logger.info("reconfig: plaintext clients on %s", [s.client_host for s in moved])
-            committed = zk.reconfig([s.line for s in moved], [])
+    moved = client_rebinds(committed, client_host) if client_host and not held else ()
+    if moved:
+        logger.info("reconfig: plaintext clients on %s", [s.client_host for s in moved])
+        committed = zk.reconfig([s.line for s in moved], [])
     return committed, held
 
 

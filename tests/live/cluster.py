@@ -612,8 +612,13 @@ class Cluster:
         for ordinal in sorted(self.units):
             self.juju.add(
                 [
-                    Hook(ordinal, "relation_departed", remote=0, departing=0,
-                         relation_id=relation_id),
+                    Hook(
+                        ordinal,
+                        "relation_departed",
+                        remote=0,
+                        departing=0,
+                        relation_id=relation_id,
+                    ),
                     Hook(ordinal, "relation_broken", relation_id=relation_id),
                 ]
             )

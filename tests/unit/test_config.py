@@ -280,7 +280,9 @@ def test_tls_client_auth_takes_the_three_server_settings(value):
 
 @pytest.mark.parametrize("value", ["NEED", "required", "", True])
 def test_tls_client_auth_other_values_are_refused_listing_them(value):
-    with pytest.raises(InvalidConfigError, match="tls-client-auth must be one of none, want, need"):
+    with pytest.raises(
+        InvalidConfigError, match="tls-client-auth must be one of none, want, need"
+    ):
         parse({"tls-client-auth": value})
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import ops
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -15,6 +14,7 @@ from ops import testing
 import certificates
 from layout import K8S
 from tests.ca import CA
+from tests.unit.conftest import internal_secret
 from tests.unit.test_charm import (
     context,
     follower_state,
@@ -22,9 +22,7 @@ from tests.unit.test_charm import (
     member_line,
     peers,
     pod,
-    workload,
 )
-from tests.unit.conftest import internal_secret
 
 RELATION_ID = 7
 
@@ -46,7 +44,9 @@ def certificates_relation(state: testing.State) -> testing.Relation:
 
 def requested(state: testing.State) -> list[str]:
     data = certificates_relation(state).local_unit_data
-    return [r["certificate_signing_request"] for r in json.loads(data["certificate_signing_requests"])]
+    return [
+        r["certificate_signing_request"] for r in json.loads(data["certificate_signing_requests"])
+    ]
 
 
 def issued(ca: CA, csrs: list[str]) -> dict:

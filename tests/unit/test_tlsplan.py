@@ -10,7 +10,7 @@ import tlsplan
 from config import parse
 from ensemble import EnsembleConfig, Server, client_rebinds
 from layout import K8S
-from state import ClusterUnitData, TLSPhase
+from state import ClusterUnitData
 
 OFF, UNIFIED, QUORUM, ON = tlsplan.ORDER
 
@@ -142,6 +142,6 @@ def test_plaintext_clients_move_to_loopback_by_reconfig_and_back():
 
     moved = client_rebinds(committed, closed)
     assert [(s.id, s.client_host) for s in moved] == [(1, "127.0.0.1"), (3, "127.0.0.1")]
-    assert [s.line for s in moved][0] == "server.1=a:2888:3888:participant;127.0.0.1:2181"
+    assert moved[0].line == "server.1=a:2888:3888:participant;127.0.0.1:2181"
     back = client_rebinds(committed, lambda address: K8S.client_host(address, False))
     assert [(s.id, s.client_host) for s in back] == [(2, "0.0.0.0")]

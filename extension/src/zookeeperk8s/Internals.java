@@ -28,6 +28,8 @@ public final class Internals {
         List<String> problems = new ArrayList<>();
         field(problems, SERVER + "NettyServerCnxnFactory", "channelHandler", SERVER + "NettyServerCnxnFactory$CnxnChannelHandler");
         field(problems, SERVER + "ServerCnxnFactory", "login", "org.apache.zookeeper.Login");
+        field(problems, SERVER + "NettyServerCnxnFactory", "parentChannel", "io.netty.channel.Channel");
+        method(problems, SERVER + "NettyServerCnxnFactory", "reconfigure", java.net.InetSocketAddress.class);
         field(problems, SERVER + "DataNode", "stat", "org.apache.zookeeper.data.StatPersisted");
         method(problems, SERVER + "ServerCnxnFactory", "configureSaslLogin");
         method(problems, SERVER + "ServerCnxnFactory", "getZooKeeperServer");

@@ -1,8 +1,11 @@
 package org.apache.zookeeper.server;
 
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import java.io.IOException;
+import java.lang.reflect.Field;
+import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -68,6 +71,54 @@ public class IsolatingCnxnFactory extends NettyServerCnxnFactory {
             ids.add(new Id("digest", digest));
         }
         return ids;
+    }
+
+    /**
+     * As ZooKeeper does it, but the old listening channel closed before the new one binds. A
+     * reconfig that moves a member's client address on the same port (the charm moves plaintext
+     * clients from 0.0.0.0:2181 to 127.0.0.1:2181 while TLS is on, and back) otherwise fails:
+     * ZooKeeper binds the new address first (EADDRINUSE), then closes the old one, and nothing
+     * listens until a restart. Established connections stay; only the listener moves.
+     */
+    @Override
+    public synchronized void reconfigure(InetSocketAddress addr) {
+        Field field;
+        try {
+            field = NettyServerCnxnFactory.class.getDeclaredField("parentChannel");
+            field.setAccessible(true);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("NettyServerCnxnFactory.parentChannel: " + e, e);
+        }
+        // A bind can still fail while the port is being released: ZooKeeper then leaves
+        // nothing listening, so try again a few times.
+        for (int attempt = 1; attempt <= 5; attempt++) {
+            Channel old = listener(field);
+            if (old != null && old.isOpen()) {
+                LOG.info("closing the listener on {} before binding {}", old.localAddress(), addr);
+                old.close().syncUninterruptibly();
+            }
+            super.reconfigure(addr);
+            Channel now = listener(field);
+            if (now != null && now.isOpen()) {
+                return;
+            }
+            LOG.warn("binding {} failed (attempt {}); trying again", addr, attempt);
+            try {
+                Thread.sleep(100L * attempt);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+        LOG.error("nothing listens for plaintext clients on {}: restart this server", addr);
+    }
+
+    private Channel listener(Field field) {
+        try {
+            return (Channel) field.get(this);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException("NettyServerCnxnFactory.parentChannel: " + e, e);
+        }
     }
 
     /** ZooKeeper's handler, which first puts the policy's filter in front of itself. */
