@@ -3,6 +3,7 @@ client app that follows what its relation says, with certificates from a CA made
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 
@@ -82,6 +83,13 @@ def peer_certificate(host: str, port: int, ca_file: str) -> dict:
         context.wrap_socket(raw, server_hostname=host) as tls,
     ):
         return tls.getpeercert()
+
+
+def verifies(host: str, port: int, ca_file: str) -> bool:
+    try:
+        return bool(peer_certificate(host, port, ca_file))
+    except (ssl.SSLError, OSError):
+        return False
 
 
 @pytest.fixture
@@ -206,3 +214,34 @@ def test_a_renewed_certificate_is_served_with_no_restart(cluster: Cluster, tmp_p
     assert {o: u.process.pid for o, u in cluster.units.items()} == pids
     assert cluster.restart_log == restarts
     cluster.wait_serving()
+
+
+def test_a_new_ca_is_rolled_in_without_splitting_the_quorum(cluster: Cluster, tmp_path):
+    cluster.deploy(3)
+    cluster.wait_serving()
+    cluster.settle()
+    cluster.relate_certificates(CA("first-ca"))
+    cluster.wait_serving()
+    cluster.settle()
+    assert cluster.app_data["tls"] == '"on"'
+    pids = {o: u.process.pid for o, u in cluster.units.items()}
+    second = CA("second-ca")
+    ca_file = tmp_path / "second.pem"
+    ca_file.write_text(second.pem)
+    cluster.renew_certificates(second)
+    cluster.settle()
+    for unit in cluster.units.values():
+        deadline_poll(
+            lambda u=unit: verifies(u.address, 2182, str(ca_file)),
+            60,
+            f"{unit.name} serving a certificate from the new CA",
+        )
+    # Only the new CA is trusted once every member moved to it.
+    trusted = json.loads(cluster.app_data["tls-cas"])
+    assert [ca.strip() for ca in trusted] == [second.pem.strip()]
+    assert {o: u.process.pid for o, u in cluster.units.items()} == pids
+    # A member that starts again now joins its peers over TLS with the new certificates.
+    cluster.kill_process(cluster.units[1])
+    cluster.settle()
+    cluster.wait_serving()
+    assert all(h.voters == 3 for h in cluster.wait_serving().values())
