@@ -38,8 +38,9 @@ class ZooKeeperCharm(ops.CharmBase):
         self.workload = Workload(self.unit.get_container(CONTAINER), self.layout)
         shells = Shells(self.model, identity, self.workload, self.kubernetes)
         if certificates.needed(os.environ.get("JUJU_DISPATCH_PATH", "")):
+            # Its handlers run first (observed first): a certificate it finds in this hook
+            # is there for the reconcile that follows.
             shells.certificates = self._certificates(identity)
-            framework.observe(shells.certificates.on.certificate_available, self._reconcile)
         self.reconciler = Reconciler(self.model, shells, self.restart_timeout)
         self.actions = actions = Actions(self, self.reconciler)
         on = self.on
@@ -63,6 +64,7 @@ class ZooKeeperCharm(ops.CharmBase):
             on[provider.RELATION].relation_changed,
             on[provider.RELATION].relation_broken,
             on[certificates.RELATION].relation_created,
+            on[certificates.RELATION].relation_changed,
             on[certificates.RELATION].relation_broken,
         ):
             framework.observe(event, self._reconcile)

@@ -61,7 +61,13 @@ class Reconciler:
 
     def _gather(self, secret: InternalSecret | None = None) -> Snapshot | ops.StatusBase:
         io = self.io
-        snap = gather(self.model, io.unit, io.workload.reachable, self.model.config)
+        snap = gather(
+            self.model,
+            io.unit,
+            io.workload.reachable,
+            self.model.config,
+            certificates_hook=io.certificates is not None,
+        )
         if secret is not None and isinstance(snap, Snapshot):
             # What this hook stored: Juju may show a secret's new revision only after the hook.
             snap = snap.but(secret=secret)

@@ -133,9 +133,17 @@ def internal_secret(model: ops.Model, **where: str) -> InternalSecret | None:
 
 
 def gather(
-    model: ops.Model, identity: Identity, reachable: bool, config: Mapping
+    model: ops.Model,
+    identity: Identity,
+    reachable: bool,
+    config: Mapping,
+    certificates_hook: bool = False,
 ) -> Snapshot | ops.StatusBase:
-    """Read the world once; a status says why reconcile cannot go on yet."""
+    """Read the world once; a status says why reconcile cannot go on yet.
+
+    `certificates_hook`: this hook may have changed the certificates relation (its own hooks
+    and those that attach its requirer); only then does the leader look at it, other hooks
+    go by what the leader recorded (a relation comes and goes with hooks on every unit)."""
     try:
         charm_config = parse(dict(config))
     except InvalidConfigError as exc:
@@ -165,5 +173,8 @@ def gather(
         others={ordinal_of(u.name): peers.load(ClusterUnitData, u) for u in peers.units}
         if leader
         else {},
-        tls_wanted=leader and model.get_relation(RELATION) is not None,
+        tls_wanted=leader
+        and (
+            model.get_relation(RELATION) is not None if certificates_hook else cluster.tls_related
+        ),
     )

@@ -148,6 +148,8 @@ class ClusterAppData(_Databag):
     root_closed: bool = False
     # Where the ensemble is in switching TLS on or off (tlsplan.py).
     tls: TLSPhase = TLSPhase.OFF
+    # Whether a certificates relation exists, as the leader last saw in one of its hooks.
+    tls_related: bool = False
     # The CA certificates (PEM, public) some member's certificate chains to: every member
     # trusts all of them, so a new CA is rolled in without a member refusing another.
     tls_cas: list[str] = []

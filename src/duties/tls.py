@@ -42,7 +42,10 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
         ca = material.ca
     if ca is None:
         return NOTHING
-    trusted = tls.truststore([ca, *snap.cluster.tls_cas])
+    try:
+        trusted = tls.truststore([ca, *snap.cluster.tls_cas])
+    except tls.TLSError as exc:
+        return Outcome(blocked=f"the CAs to trust are unusable: {exc}")
     if workload.read(layout.truststore) != trusted:
         workload.write(layout.truststore, trusted, secret=True)
     return Outcome(me=me.model_copy(update={"tls_ca": ca})) if ca != me.tls_ca else NOTHING
@@ -63,8 +66,9 @@ def switch(snap: Snapshot, io: Shells) -> Outcome:
         )
     elif not snap.tls_wanted and phase is not TLSPhase.OFF:
         held = f"switching TLS off: step {phase}"
-    if (phase, cas) == (cluster.tls, cluster.tls_cas):
+    wanted = {"tls": phase, "tls_cas": cas, "tls_related": snap.tls_wanted}
+    if (phase, cas, snap.tls_wanted) == (cluster.tls, cluster.tls_cas, cluster.tls_related):
         return Outcome(held=held)
     if phase is not cluster.tls:
         logger.info("TLS: every server runs step %s; next: %s", cluster.tls, phase)
-    return Outcome(cluster=cluster.model_copy(update={"tls": phase, "tls_cas": cas}), held=held)
+    return Outcome(cluster=cluster.model_copy(update=wanted), held=held)

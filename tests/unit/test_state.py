@@ -35,6 +35,7 @@ APP_DEFAULT = {
     "root-closed": "false",
     "tls": '"off"',
     "tls-cas": "[]",
+    "tls-related": "false",
     "rotation": "null",
     "upgrade-from-revision": "null",
     "upgrade-partition": "null",
@@ -54,6 +55,7 @@ APP_FULL = {
     "root-closed": "true",
     "tls": '"quorum"',
     "tls-cas": '["CA1", "CA2"]',
+    "tls-related": "true",
     "rotation": '"switch-learners"',
     "upgrade-from-revision": '"zk-abc"',
     "upgrade-partition": "2",
@@ -104,6 +106,7 @@ FULL = ClusterAppData(
     root_closed=True,
     tls=TLSPhase.QUORUM,
     tls_cas=["CA1", "CA2"],
+    tls_related=True,
 )
 UNIT = ClusterUnitData(
     state=MemberState.STARTED,

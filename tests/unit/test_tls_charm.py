@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import ops
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -24,7 +25,7 @@ from tests.unit.test_charm import (
     pod,
 )
 
-RELATION_ID = 7
+RELATION_ID = 9707  # far from the ids ops.testing gives other relations
 
 
 def with_certificates(state: testing.State, provider: dict | None = None, own=None):
@@ -171,15 +172,85 @@ def leader_with_units(disk, *, tls="off", units=None, certificates_related=True)
     return with_certificates(state) if certificates_related else state
 
 
-def ready(phase: str, ca: str | None = "CA") -> dict:
+A_CA = CA().pem
+
+
+def ready(phase: str, ca: str | None = A_CA) -> dict:
     return {"state": "serving", "running-tls": phase, "tls-ca": ca}
+
+
+def reported(phase: str) -> dict:
+    """This unit's own report as peer data holds it."""
+    return {"running-tls": json.dumps(phase), "tls-ca": json.dumps(A_CA)}
+
+
+def app(state: testing.State) -> dict:
+    return {k: json.loads(v) for k, v in peers(state).local_app_data.items()}
+
+
+def certificates_changed(ctx, state):
+    return ctx.run(ctx.on.relation_changed(certificates_relation(state), remote_unit=0), state)
 
 
 def test_the_leader_waits_for_every_units_certificate_before_the_first_step(disk):
     ctx = context(0)
     state = leader_with_units(disk, units={1: ready("off"), 2: ready("off", ca=None)})
-    out = ctx.run(ctx.on.update_status(), state)
-    assert json.loads(peers(out).local_app_data["tls"]) == "off"
-    assert "certificates of units [0, 2]" in out.app_status.message or (
-        "certificates of units" in out.unit_status.message
+    out = certificates_changed(ctx, state)
+    assert app(out)["tls"] == "off"
+    assert app(out)["tls-related"] is True
+    assert out.app_status == ops.WaitingStatus(
+        "switching TLS on: waiting for the certificates of units [0, 2]"
     )
+
+
+def test_once_every_server_runs_a_step_the_leader_takes_the_next(disk):
+    ctx = context(0)
+    units = {1: ready("unified"), 2: ready("unified")}
+    state = leader_with_units(disk, tls="unified", units=units)
+    peer = peers(state)
+    mine = dataclasses.replace(
+        peer,
+        local_unit_data={
+            **peer.local_unit_data,
+            "running-tls": '"unified"',
+            "tls-ca": json.dumps(A_CA),
+        },
+    )
+    state = dataclasses.replace(
+        state, relations={*(r for r in state.relations if r.id != peer.id), mine}
+    )
+    out = certificates_changed(ctx, state)
+    assert app(out)["tls"] == "quorum"
+    assert app(out)["tls-cas"] == [A_CA]
+
+
+def test_without_the_relation_the_leader_steps_back_from_on(disk):
+    ctx = context(0)
+    units = {1: ready("on"), 2: ready("on")}
+    state = leader_with_units(disk, tls="on", units=units)
+    peer = peers(state)
+    mine = dataclasses.replace(
+        peer,
+        local_unit_data={
+            **peer.local_unit_data,
+            "running-tls": '"on"',
+            "tls-ca": json.dumps(A_CA),
+        },
+        local_app_data={**peer.local_app_data, "tls-related": "true"},
+    )
+    state = dataclasses.replace(
+        state, relations={*(r for r in state.relations if r.id != peer.id), mine}
+    )
+    out = ctx.run(ctx.on.relation_broken(certificates_relation(state)), state)
+    assert app(out)["tls"] == "quorum"
+    assert app(out)["tls-related"] is False
+    assert out.app_status == ops.WaitingStatus("switching TLS off: step quorum")
+
+
+def test_update_status_goes_by_what_the_leader_recorded_of_the_relation(disk):
+    """No relation-ids call for it on every hook: the relation's own hooks keep the record."""
+    ctx = context(0)
+    state = leader_with_units(disk, units={1: ready("off"), 2: ready("off")})
+    out = ctx.run(ctx.on.update_status(), state)
+    assert app(out)["tls"] == "off"
+    assert app(out).get("tls-related", False) is False
