@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from layout import Layout
+
+# cryptography is imported where a store is built, not here: every hook imports this module
+# (charm.py names a certificate's SANs) and only the hooks that write a store need it.
 
 
 class TLSError(ValueError):
@@ -37,6 +37,8 @@ def sans(layout: Layout, app: str, model: str, ordinal: int) -> list[str]:
 def stores(private_key: str, certificate: str, chain: list[str], cas: list[str]) -> Stores:
     """The key and trust stores; `cas` may hold an old CA beside a new one while the
     ensemble moves from one to the other (both trusted until every member has the new one)."""
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = serialization.load_pem_private_key(private_key.encode(), password=None)
     except (ValueError, TypeError) as exc:
@@ -70,7 +72,9 @@ def truststore(cas: list[str]) -> str:
     return "".join(_pem(c) for c in {_der(c): c for c in trusted}.values())
 
 
-def _certificate(pem: str, what: str) -> x509.Certificate:
+def _certificate(pem: str, what: str):
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificate(pem.encode())
     except ValueError as exc:
@@ -78,14 +82,20 @@ def _certificate(pem: str, what: str) -> x509.Certificate:
 
 
 def _spki(public_key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
-def _der(certificate: x509.Certificate) -> bytes:
+def _der(certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
-def _pem(certificate: x509.Certificate) -> str:
+def _pem(certificate) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return certificate.public_bytes(serialization.Encoding.PEM).decode()

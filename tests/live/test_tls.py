@@ -8,10 +8,12 @@ import socket
 import ssl
 
 import pytest
+from kazoo.handlers.threading import KazooTimeoutError
 
 from tests.ca import CA
-from tests.live import network
+from tests.live import network, zk
 from tests.live.cluster import Cluster, deadline_poll
+from tests.live.juju import Hook
 from tests.live.writer import Writer, client_app
 
 RELATION = 90
@@ -245,3 +247,41 @@ def test_a_new_ca_is_rolled_in_without_splitting_the_quorum(cluster: Cluster, tm
     cluster.settle()
     cluster.wait_serving()
     assert all(h.voters == 3 for h in cluster.wait_serving().values())
+
+
+def test_with_client_auth_need_only_clients_with_a_certificate_from_the_ca_connect(
+    related, tmp_path
+):
+    cluster, follower = related
+    ca = CA()
+    cluster.relate_certificates(ca)
+    cluster.wait_serving()
+    cluster.settle()
+    cluster.config["tls-client-auth"] = "need"
+    for ordinal in sorted(cluster.units):
+        cluster.juju.add([Hook(ordinal, "config_changed")])
+    cluster.drain()
+    cluster.wait_serving()
+    cluster.settle()
+    assert all(u.status.name == "active" for u in cluster.units.values())
+    answer = cluster.credentials(RELATION)
+    hosts = answer["endpoints"] + "/follower"
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(answer["tls-ca"])
+    server_only = {"use_ssl": True, "ca": str(ca_file), "verify_certs": True}
+    with pytest.raises(KazooTimeoutError):
+        zk.connect(hosts, sasl=follower.user, tls=server_only)
+    certificate, key = ca.client("follower")
+    (tmp_path / "client.pem").write_text(certificate)
+    (tmp_path / "client.key").write_text(key)
+    mutual = {**server_only, "certfile": str(tmp_path / "client.pem")}
+    mutual["keyfile"] = str(tmp_path / "client.key")
+    with zk.session(hosts, sasl=follower.user, tls=mutual) as client:
+        client.create("/writes/mtls", b"x")
+    stranger, stranger_key = CA("another-ca").client("follower")
+    (tmp_path / "stranger.pem").write_text(stranger)
+    (tmp_path / "stranger.key").write_text(stranger_key)
+    forged = {**server_only, "certfile": str(tmp_path / "stranger.pem")}
+    forged["keyfile"] = str(tmp_path / "stranger.key")
+    with pytest.raises(KazooTimeoutError):
+        zk.connect(hosts, sasl=follower.user, tls=forged)
