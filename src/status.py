@@ -7,9 +7,12 @@ import ops
 
 import admin
 from snapshot import Snapshot
+from state import TLSPhase
 
 # A server with this many requests queued is struggling; say so in its status.
 BUSY_OUTSTANDING_REQUESTS = 1000
+# A unit that joins while the ensemble speaks TLS cannot start without its certificate.
+WAITING_FOR_CERTIFICATE = "waiting for this unit's certificate from the certificates relation"
 
 
 def found(
@@ -39,6 +42,8 @@ def unit(
         statuses.append(ops.MaintenanceStatus("settings changed: waiting to restart in turn"))
     if snap.published is None:
         statuses.append(ops.WaitingStatus("waiting for the leader to publish the ensemble"))
+    elif not running and snap.cluster.tls is not TLSPhase.OFF and me.tls_ca is None:
+        statuses.append(ops.WaitingStatus(WAITING_FOR_CERTIFICATE))
     elif not running:
         statuses.append(ops.MaintenanceStatus("starting zookeeper"))
     elif not health.serving:

@@ -10,6 +10,7 @@ import time
 import admin
 import render
 import rolling
+import status
 import tlsplan
 from duties import NOTHING, Outcome
 from ensemble import EnsembleConfig, Role
@@ -37,7 +38,7 @@ def prepare(snap: Snapshot, io: Shells) -> Outcome:
         # The ensemble speaks TLS: a server without its certificate could not take part.
         return Outcome(
             me=snap.me.model_copy(update={"state": MemberState.WAITING}),
-            held="waiting for this unit's certificate from the certificates relation",
+            held=status.WAITING_FOR_CERTIFICATE,
             stop=True,
         )
     dynamic_file, left_out = _dynamic_file(snap, io)

@@ -76,10 +76,13 @@ def refused(address: str, port: int) -> bool:
     return False
 
 
-def peer_certificate(host: str, port: int, ca_file: str) -> dict:
+def peer_certificate(host: str, port: int, ca_file: str, newest=None) -> dict:
     """What the server at host:port presents in a TLS handshake, verified by the CA and
-    the host's name (no client certificate: a member may then drop the connection)."""
+    the host's name (no client certificate: a member may then drop the connection).
+    `newest`: the newest TLS version the client offers (a TLS 1.2-only client)."""
     context = ssl.create_default_context(cafile=ca_file)
+    if newest is not None:
+        context.maximum_version = newest
     with (
         socket.create_connection((host, port), timeout=5) as raw,
         context.wrap_socket(raw, server_hostname=host) as tls,
@@ -130,6 +133,8 @@ def test_tls_switches_on_and_off_under_a_client_that_follows_its_relation(relate
         # Each server presents its own certificate, for its pod's name, signed by the CA.
         served = peer_certificate(unit.address, 2182, str(ca_file))
         assert ("DNS", unit.address) in served["subjectAltName"]
+        # A TLS 1.2-only client still gets in (tls-protocols' default).
+        assert peer_certificate(unit.address, 2182, str(ca_file), ssl.TLSVersion.TLSv1_2)
         # The members speak TLS to each other: the election port does a handshake.
         elected = peer_certificate(unit.address, 3888, str(ca_file))
         assert ("DNS", unit.address) in elected["subjectAltName"]

@@ -23,6 +23,7 @@ from tests.unit.test_charm import (
     member_line,
     peers,
     pod,
+    workload,
 )
 
 RELATION_ID = 9707  # far from the ids ops.testing gives other relations
@@ -254,3 +255,32 @@ def test_update_status_goes_by_what_the_leader_recorded_of_the_relation(disk):
     out = ctx.run(ctx.on.update_status(), state)
     assert app(out)["tls"] == "off"
     assert app(out).get("tls-related", False) is False
+
+
+def test_a_unit_joining_a_tls_ensemble_waits_for_its_certificate_then_starts(disk):
+    ctx = context(1)
+    state = with_certificates(follower(disk))
+    peer = peers(state)
+    tls_on = dataclasses.replace(peer, local_app_data={**peer.local_app_data, "tls": '"on"'})
+    state = dataclasses.replace(
+        state, relations={*(r for r in state.relations if r.id != peer.id), tls_on}
+    )
+    out = ctx.run(ctx.on.relation_created(certificates_relation(state)), state)
+    out = certificates_changed(ctx, out)
+    assert out.unit_status == ops.WaitingStatus(
+        "waiting for this unit's certificate from the certificates relation"
+    )
+    assert "zookeeper" not in workload(out).plan.services
+    ca = CA()
+    signed = dataclasses.replace(
+        certificates_relation(out), remote_app_data=issued(ca, requested(out))
+    )
+    out = dataclasses.replace(
+        out, relations={*(r for r in out.relations if r.id != RELATION_ID), signed}
+    )
+    out = certificates_changed(ctx, out)
+    assert "zookeeper" in workload(out).plan.services
+    zoo_cfg = (disk / K8S.zoo_cfg).read_text()
+    assert "secureClientPort=2182" in zoo_cfg
+    assert "sslQuorum=true" in zoo_cfg
+    assert "portUnification=false" in zoo_cfg
