@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from layout import CLIENT_PORT, ELECTION_PORT, QUORUM_PORT, Layout
+from layout import CLIENT_PORT, ELECTION_PORT, LOOPBACK, QUORUM_PORT, Layout
 
 
 class Role(enum.StrEnum):
@@ -98,6 +98,12 @@ class EnsembleConfig:
     @property
     def voters(self) -> tuple[Server, ...]:
         return tuple(s for s in self.servers if s.role is Role.PARTICIPANT)
+
+    @property
+    def plaintext_on_loopback(self) -> bool:
+        """Whether some member takes plaintext clients on loopback only (TLS is on): other
+        members are then reached on their TLS port."""
+        return any(s.client_host == LOOPBACK for s in self.servers)
 
     @property
     def ids(self) -> frozenset[int]:

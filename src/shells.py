@@ -13,7 +13,6 @@ import ops
 import admin
 from certificates import Certificates
 from ensemble import EnsembleConfig
-from layout import LOOPBACK
 from snapshot import Identity, Snapshot
 from state import INTERNAL_SECRET_LABEL, PEER, ClusterAppData, ClusterUnitData, InternalSecret
 from workload import Workload
@@ -64,8 +63,7 @@ class Shells:
         """How to reach the other members' client ports, as admin's keyword arguments:
         plaintext (none) unless `committed` keeps plaintext clients on loopback (TLS on,
         tlsplan.py); then the TLS port, with this unit's stores (read once a hook)."""
-        servers = committed.servers if committed is not None else ()
-        if not any(s.client_host == LOOPBACK for s in servers):
+        if committed is None or not committed.plaintext_on_loopback:
             return {}
         if self._tls_reach is None:
             layout = self.unit.layout

@@ -12,7 +12,7 @@ import tls
 import tlsplan
 from duties import NOTHING, Outcome
 from ensemble import EnsembleConfig
-from layout import CLIENT_PORT, LOOPBACK, SECURE_CLIENT_PORT
+from layout import CLIENT_PORT, SECURE_CLIENT_PORT
 from shells import Shells
 from snapshot import Snapshot
 
@@ -72,8 +72,7 @@ def _serve(snap: Snapshot, io: Shells) -> Outcome:
 
 def _tls_ca(snap: Snapshot) -> str | None:
     """What clients verify servers with, while they are to connect over TLS (else None)."""
-    servers = (snap.published or EnsembleConfig(())).servers
-    plaintext_open = all(s.client_host != LOOPBACK for s in servers)
+    plaintext_open = not (snap.published or EnsembleConfig(())).plaintext_on_loopback
     cas = snap.cluster.tls_cas
     if not cas or not tlsplan.clients_on_tls(snap.tls_wanted, snap.views, plaintext_open):
         return None

@@ -145,3 +145,6 @@ def test_plaintext_clients_move_to_loopback_by_reconfig_and_back():
     assert moved[0].line == "server.1=a:2888:3888:participant;127.0.0.1:2181"
     back = client_rebinds(committed, lambda address: K8S.client_host(address, False))
     assert [(s.id, s.client_host) for s in back] == [(2, "0.0.0.0")]
+    # One member on loopback is enough for the charm to reach members over TLS.
+    assert committed.plaintext_on_loopback
+    assert not EnsembleConfig((Server(1, "a"), Server(3, "c"))).plaintext_on_loopback
