@@ -50,10 +50,6 @@ class Certificates:
             refresh_events=[charm.on.config_changed, charm.on.upgrade_charm],
         )
 
-    @property
-    def on(self):
-        return self.requirer.on
-
     def material(self) -> Material | None:
         """This unit's certificate for the names it asks for now, if one was issued."""
         issued, key = self.requirer.get_assigned_certificate(self.request)
