@@ -284,3 +284,22 @@ def test_a_unit_joining_a_tls_ensemble_waits_for_its_certificate_then_starts(dis
     assert "secureClientPort=2182" in zoo_cfg
     assert "sslQuorum=true" in zoo_cfg
     assert "portUnification=false" in zoo_cfg
+
+
+def test_a_new_leader_takes_the_switch_on_from_where_the_old_one_left_it(disk):
+    """The step and whether TLS is wanted live in peer data: a unit elected mid-switch goes
+    on with the next step in leader-elected, without the certificates relation's hooks."""
+    ctx = context(0)
+    units = {1: ready("unified"), 2: ready("unified")}
+    state = leader_with_units(disk, tls="unified", units=units)
+    peer = peers(state)
+    mine = dataclasses.replace(
+        peer,
+        local_unit_data={**peer.local_unit_data, **reported("unified")},
+        local_app_data={**peer.local_app_data, "tls-related": "true"},
+    )
+    state = dataclasses.replace(
+        state, relations={*(r for r in state.relations if r.id != peer.id), mine}
+    )
+    out = ctx.run(ctx.on.leader_elected(), state)
+    assert app(out)["tls"] == "quorum"
