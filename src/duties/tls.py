@@ -24,7 +24,7 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
     relation goes: switching TLS off takes three rolling restarts that still need them.
     """
     workload, layout, me = io.workload, snap.unit.layout, snap.me
-    ca = me.tls_ca
+    ca, trusted = me.tls_ca, None
     material = io.certificates.material() if io.certificates is not None else None
     if material is not None:
         try:
@@ -39,13 +39,14 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
         if workload.read(layout.keystore) != built.keystore:
             logger.info("writing this unit's TLS key store")
             workload.write(layout.keystore, built.keystore, secret=True)
-        ca = material.ca
+        ca, trusted = material.ca, built.truststore
     if ca is None:
         return NOTHING
-    try:
-        trusted = tls.truststore([ca, *snap.cluster.tls_cas])
-    except tls.TLSError as exc:
-        return Outcome(blocked=f"the CAs to trust are unusable: {exc}")
+    if trusted is None:
+        try:
+            trusted = tls.truststore([ca, *snap.cluster.tls_cas])
+        except tls.TLSError as exc:
+            return Outcome(blocked=f"the CAs to trust are unusable: {exc}")
     if workload.read(layout.truststore) != trusted:
         workload.write(layout.truststore, trusted, secret=True)
     return Outcome(me=me.model_copy(update={"tls_ca": ca})) if ca != me.tls_ca else NOTHING

@@ -1131,6 +1131,7 @@ class Cluster:
             self.juju.add(
                 [
                     Hook(ordinal, "relation_created", relation_id=relation_id),
+                    Hook(ordinal, "relation_joined", remote=0, relation_id=relation_id),
                     Hook(ordinal, "relation_changed", remote=0, relation_id=relation_id),
                 ]
             )
@@ -1147,10 +1148,21 @@ class Cluster:
         return seen
 
     def unrelate(self, relation_id: int) -> None:
-        """`juju remove-relation`: relation-broken on every unit, then the relation is gone."""
-        self.juju.add(
-            Hook(o, "relation_broken", relation_id=relation_id) for o in sorted(self.units)
-        )
+        """`juju remove-relation`: relation-departed for the client's unit, then
+        relation-broken, on every unit; then the relation is gone (JUJU.md section 11)."""
+        for ordinal in sorted(self.units):
+            self.juju.add(
+                [
+                    Hook(
+                        ordinal,
+                        "relation_departed",
+                        remote=0,
+                        departing=0,
+                        relation_id=relation_id,
+                    ),
+                    Hook(ordinal, "relation_broken", relation_id=relation_id),
+                ]
+            )
         self.drain()
         del self.clients[relation_id]
         self.settle()

@@ -97,11 +97,36 @@ def verifies(host: str, port: int, ca_file: str) -> bool:
         return False
 
 
-@pytest.fixture
-def related(cluster: Cluster, tmp_path):
+def deployed(cluster: Cluster) -> Cluster:
     cluster.deploy(3)
     cluster.wait_serving()
     cluster.settle()
+    return cluster
+
+
+def tls_on(cluster: Cluster, ca: CA) -> None:
+    """`juju integrate` with the certificates provider, until every step of the switch ran."""
+    cluster.relate_certificates(ca)
+    cluster.wait_serving()
+    cluster.settle()
+    assert cluster.app_data["tls"] == '"on"', cluster.juju.log[-40:]
+
+
+def with_client_certificate(tls: dict, workdir, name: str, pair: tuple[str, str]) -> dict:
+    """kazoo's TLS arguments plus a client certificate and key (PEM) written for it."""
+    certificate, key = pair
+    (workdir / f"{name}.pem").write_text(certificate)
+    (workdir / f"{name}.key").write_text(key)
+    return {
+        **tls,
+        "certfile": str(workdir / f"{name}.pem"),
+        "keyfile": str(workdir / f"{name}.key"),
+    }
+
+
+@pytest.fixture
+def related(cluster: Cluster, tmp_path):
+    deployed(cluster)
     chroot, user = client_app(cluster, "follower", RELATION)
     follower = Follower(cluster, chroot, user, tmp_path)
     follower.follow()
@@ -116,10 +141,7 @@ def test_tls_switches_on_and_off_under_a_client_that_follows_its_relation(relate
     ca = CA()
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(ca.pem)
-    cluster.relate_certificates(ca)
-    cluster.wait_serving()
-    cluster.settle()
-    assert cluster.app_data["tls"] == '"on"', cluster.juju.log[-40:]
+    tls_on(cluster, ca)
 
     # Clients were moved to the TLS port, by name, with the CA to check servers by.
     answer = cluster.credentials(RELATION)
@@ -166,14 +188,8 @@ def test_tls_switches_on_and_off_under_a_client_that_follows_its_relation(relate
 
 
 def test_a_peer_with_a_certificate_from_another_ca_is_refused(cluster: Cluster, tmp_path):
-    cluster.deploy(3)
-    cluster.wait_serving()
-    cluster.settle()
-    ca = CA()
-    cluster.relate_certificates(ca)
-    cluster.wait_serving()
-    cluster.settle()
-    assert cluster.app_data["tls"] == '"on"'
+    deployed(cluster)
+    tls_on(cluster, CA())
     stranger = CA("another-ca")
     certificate, key = stranger.client(cluster.units[1].address)
     (tmp_path / "c.pem").write_text(certificate)
@@ -196,16 +212,11 @@ def test_a_peer_with_a_certificate_from_another_ca_is_refused(cluster: Cluster, 
 
 
 def test_a_renewed_certificate_is_served_with_no_restart(cluster: Cluster, tmp_path):
-    cluster.deploy(3)
-    cluster.wait_serving()
-    cluster.settle()
+    deployed(cluster)
     ca = CA()
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(ca.pem)
-    cluster.relate_certificates(ca)
-    cluster.wait_serving()
-    cluster.settle()
-    assert cluster.app_data["tls"] == '"on"'
+    tls_on(cluster, ca)
     unit = cluster.units[0]
 
     def serial() -> int:
@@ -224,13 +235,8 @@ def test_a_renewed_certificate_is_served_with_no_restart(cluster: Cluster, tmp_p
 
 
 def test_a_new_ca_is_rolled_in_without_splitting_the_quorum(cluster: Cluster, tmp_path):
-    cluster.deploy(3)
-    cluster.wait_serving()
-    cluster.settle()
-    cluster.relate_certificates(CA("first-ca"))
-    cluster.wait_serving()
-    cluster.settle()
-    assert cluster.app_data["tls"] == '"on"'
+    deployed(cluster)
+    tls_on(cluster, CA("first-ca"))
     pids = {o: u.process.pid for o, u in cluster.units.items()}
     second = CA("second-ca")
     ca_file = tmp_path / "second.pem"
@@ -259,9 +265,7 @@ def test_with_client_auth_need_only_clients_with_a_certificate_from_the_ca_conne
 ):
     cluster, follower = related
     ca = CA()
-    cluster.relate_certificates(ca)
-    cluster.wait_serving()
-    cluster.settle()
+    tls_on(cluster, ca)
     cluster.config["tls-client-auth"] = "need"
     for ordinal in sorted(cluster.units):
         cluster.juju.add([Hook(ordinal, "config_changed")])
@@ -276,17 +280,10 @@ def test_with_client_auth_need_only_clients_with_a_certificate_from_the_ca_conne
     server_only = {"use_ssl": True, "ca": str(ca_file), "verify_certs": True}
     with pytest.raises(KazooTimeoutError):
         zk.connect(hosts, sasl=follower.user, tls=server_only)
-    certificate, key = ca.client("follower")
-    (tmp_path / "client.pem").write_text(certificate)
-    (tmp_path / "client.key").write_text(key)
-    mutual = {**server_only, "certfile": str(tmp_path / "client.pem")}
-    mutual["keyfile"] = str(tmp_path / "client.key")
+    mutual = with_client_certificate(server_only, tmp_path, "client", ca.client("follower"))
     with zk.session(hosts, sasl=follower.user, tls=mutual) as client:
         client.create("/writes/mtls", b"x")
-    stranger, stranger_key = CA("another-ca").client("follower")
-    (tmp_path / "stranger.pem").write_text(stranger)
-    (tmp_path / "stranger.key").write_text(stranger_key)
-    forged = {**server_only, "certfile": str(tmp_path / "stranger.pem")}
-    forged["keyfile"] = str(tmp_path / "stranger.key")
+    stranger = CA("another-ca").client("follower")
+    forged = with_client_certificate(server_only, tmp_path, "stranger", stranger)
     with pytest.raises(KazooTimeoutError):
         zk.connect(hosts, sasl=follower.user, tls=forged)

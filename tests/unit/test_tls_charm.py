@@ -40,6 +40,12 @@ def with_certificates(state: testing.State, provider: dict | None = None, own=No
     return dataclasses.replace(state, relations={*state.relations, relation})
 
 
+def replacing(state: testing.State, relation) -> testing.State:
+    """The state with `relation` in place of the one with its id."""
+    kept = {r for r in state.relations if r.id != relation.id}
+    return dataclasses.replace(state, relations={*kept, relation})
+
+
 def certificates_relation(state: testing.State) -> testing.Relation:
     return state.get_relation(RELATION_ID)
 
@@ -102,14 +108,9 @@ def test_the_private_key_lives_in_a_secret_of_the_units_and_nowhere_in_relation_
 def test_an_issued_certificate_becomes_stores_only_the_server_reads(asked, disk):
     ca = CA()
     ctx = context(1)
-    state = dataclasses.replace(
-        asked,
-        relations={
-            *(r for r in asked.relations if r.id != RELATION_ID),
-            dataclasses.replace(
-                certificates_relation(asked), remote_app_data=issued(ca, requested(asked))
-            ),
-        },
+    signed = issued(ca, requested(asked))
+    state = replacing(
+        asked, dataclasses.replace(certificates_relation(asked), remote_app_data=signed)
     )
     out = ctx.run(ctx.on.relation_changed(certificates_relation(state), remote_unit=0), state)
     keystore, truststore = disk / K8S.keystore, disk / K8S.truststore
@@ -154,7 +155,10 @@ def test_the_requirer_is_attached_in_the_hooks_that_can_bring_a_certificate(path
     assert certificates.needed(path) is attached
 
 
-def leader_with_units(disk, *, tls="off", units=None, certificates_related=True):
+def leader_with_units(disk, *, tls="off", units=None, mine=None, related=None):
+    """unit/0 leading units 1 and 2 (`units`: their reports); `mine`: the step its own
+    server runs (with its certificate), `related`: whether the leader recorded the
+    certificates relation."""
     units = units or {}
     app_data = {
         "bootstrap-members": json.dumps([0, 1, 2]),
@@ -162,15 +166,18 @@ def leader_with_units(disk, *, tls="off", units=None, certificates_related=True)
         "root-closed": "true",
         "tls": json.dumps(tls),
     }
+    if related is not None:
+        app_data["tls-related"] = json.dumps(related)
     secret = internal_secret()
     app_data["internal-secret-id"] = json.dumps(secret.id)
     state = make_state(disk, app_data=app_data, secrets=[secret])
     relation = dataclasses.replace(
         peers(state),
+        local_unit_data={**peers(state).local_unit_data, **(reported(mine) if mine else {})},
         peers_data={o: {k: json.dumps(v) for k, v in data.items()} for o, data in units.items()},
     )
     state = dataclasses.replace(state, relations={relation})
-    return with_certificates(state) if certificates_related else state
+    return with_certificates(state)
 
 
 A_CA = CA().pem
@@ -207,19 +214,7 @@ def test_the_leader_waits_for_every_units_certificate_before_the_first_step(disk
 def test_once_every_server_runs_a_step_the_leader_takes_the_next(disk):
     ctx = context(0)
     units = {1: ready("unified"), 2: ready("unified")}
-    state = leader_with_units(disk, tls="unified", units=units)
-    peer = peers(state)
-    mine = dataclasses.replace(
-        peer,
-        local_unit_data={
-            **peer.local_unit_data,
-            "running-tls": '"unified"',
-            "tls-ca": json.dumps(A_CA),
-        },
-    )
-    state = dataclasses.replace(
-        state, relations={*(r for r in state.relations if r.id != peer.id), mine}
-    )
+    state = leader_with_units(disk, tls="unified", units=units, mine="unified")
     out = certificates_changed(ctx, state)
     assert app(out)["tls"] == "quorum"
     assert app(out)["tls-cas"] == [A_CA]
@@ -228,20 +223,7 @@ def test_once_every_server_runs_a_step_the_leader_takes_the_next(disk):
 def test_without_the_relation_the_leader_steps_back_from_on(disk):
     ctx = context(0)
     units = {1: ready("on"), 2: ready("on")}
-    state = leader_with_units(disk, tls="on", units=units)
-    peer = peers(state)
-    mine = dataclasses.replace(
-        peer,
-        local_unit_data={
-            **peer.local_unit_data,
-            "running-tls": '"on"',
-            "tls-ca": json.dumps(A_CA),
-        },
-        local_app_data={**peer.local_app_data, "tls-related": "true"},
-    )
-    state = dataclasses.replace(
-        state, relations={*(r for r in state.relations if r.id != peer.id), mine}
-    )
+    state = leader_with_units(disk, tls="on", units=units, mine="on", related=True)
     out = ctx.run(ctx.on.relation_broken(certificates_relation(state)), state)
     assert app(out)["tls"] == "quorum"
     assert app(out)["tls-related"] is False
@@ -261,9 +243,8 @@ def test_a_unit_joining_a_tls_ensemble_waits_for_its_certificate_then_starts(dis
     ctx = context(1)
     state = with_certificates(follower(disk))
     peer = peers(state)
-    tls_on = dataclasses.replace(peer, local_app_data={**peer.local_app_data, "tls": '"on"'})
-    state = dataclasses.replace(
-        state, relations={*(r for r in state.relations if r.id != peer.id), tls_on}
+    state = replacing(
+        state, dataclasses.replace(peer, local_app_data={**peer.local_app_data, "tls": '"on"'})
     )
     out = ctx.run(ctx.on.relation_created(certificates_relation(state)), state)
     out = certificates_changed(ctx, out)
@@ -272,12 +253,8 @@ def test_a_unit_joining_a_tls_ensemble_waits_for_its_certificate_then_starts(dis
     )
     assert "zookeeper" not in workload(out).plan.services
     ca = CA()
-    signed = dataclasses.replace(
-        certificates_relation(out), remote_app_data=issued(ca, requested(out))
-    )
-    out = dataclasses.replace(
-        out, relations={*(r for r in out.relations if r.id != RELATION_ID), signed}
-    )
+    signed = issued(ca, requested(out))
+    out = replacing(out, dataclasses.replace(certificates_relation(out), remote_app_data=signed))
     out = certificates_changed(ctx, out)
     assert "zookeeper" in workload(out).plan.services
     zoo_cfg = (disk / K8S.zoo_cfg).read_text()
@@ -291,15 +268,6 @@ def test_a_new_leader_takes_the_switch_on_from_where_the_old_one_left_it(disk):
     on with the next step in leader-elected, without the certificates relation's hooks."""
     ctx = context(0)
     units = {1: ready("unified"), 2: ready("unified")}
-    state = leader_with_units(disk, tls="unified", units=units)
-    peer = peers(state)
-    mine = dataclasses.replace(
-        peer,
-        local_unit_data={**peer.local_unit_data, **reported("unified")},
-        local_app_data={**peer.local_app_data, "tls-related": "true"},
-    )
-    state = dataclasses.replace(
-        state, relations={*(r for r in state.relations if r.id != peer.id), mine}
-    )
+    state = leader_with_units(disk, tls="unified", units=units, mine="unified", related=True)
     out = ctx.run(ctx.on.leader_elected(), state)
     assert app(out)["tls"] == "quorum"
