@@ -1,7 +1,8 @@
 """Pure client-relation logic: what each client app asked for, and what it gets.
 
 Every related app gets its own chroot, a user named after the relation, and ACLs on the
-chroot that admit that user (SASL and digest) and the charm's super user only.
+chroot that admit that user (SASL and digest), the subject of the app's own certificate if it
+named one (x509), and the charm's super user only.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 
 from layout import SUPER_USER
@@ -31,6 +33,8 @@ class Request:
     app: str
     chroot: str | None
     extra_user_roles: str | None = None
+    # The subject of the client's own certificate: sessions that present it own the chroot.
+    x509_subject: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Grant:
     app: str
     chroot: str
     perms: str
+    x509: str | None = None  # the canonical subject (x509_identity), if one was asked
 
     @property
     def user(self) -> str:
@@ -90,10 +95,45 @@ def _overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
+# The attributes a granted subject may name: those Java's X500Principal writes by keyword
+# in RFC 2253 form. Any other attribute it writes as an OID with a hex value, which a
+# requirer cannot be expected to spell the same way.
+SUBJECT_ATTRIBUTES = ("CN", "O", "OU", "L", "ST", "C", "STREET", "DC", "UID")
+_SUBJECT_VALUE = re.compile(r"[A-Za-z0-9._@:/-]([A-Za-z0-9 ._@:/-]*[A-Za-z0-9._@:/-])?")
+
+
+def x509_identity(subject: str) -> str:
+    """The id ZooKeeper's x509 provider gives a session presenting a certificate with this
+    subject (X500Principal.getName(), RFC 2253): RDNs most specific first, `KEY=value`
+    joined by commas, no spaces around them. ValueError names what to change.
+
+    Values are limited to characters RFC 2253 never escapes, so the canonical form is the
+    text itself and cannot differ from what the server derives.
+    """
+    parts = []
+    for rdn in subject.split(","):
+        key, equals, value = rdn.partition("=")
+        key, value = key.strip().upper(), value.strip()
+        if not equals or key not in SUBJECT_ATTRIBUTES:
+            raise ValueError(
+                f"x509-subject {subject!r}: write it as KEY=value,... (RFC 4514, most specific "
+                f"first) with keys from {', '.join(SUBJECT_ATTRIBUTES)}, e.g. CN=myapp,O=myorg"
+            )
+        if not _SUBJECT_VALUE.fullmatch(value):
+            raise ValueError(
+                f"x509-subject {subject!r}: value {value!r} may hold only letters, digits, "
+                "inner spaces and . _ @ : / -"
+            )
+        parts.append(f"{key}={value}")
+    return ",".join(parts)
+
+
 @dataclasses.dataclass(frozen=True)
 class Decision:
     granted: dict[int, Grant]
     rejected: dict[int, str]
+    # Granted, but part of the request was refused (the grant keeps what it had).
+    refused_parts: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
 def decide(
@@ -109,6 +149,7 @@ def decide(
     """
     granted: dict[int, Grant] = {}
     rejected: dict[int, str] = {}
+    refused_parts: dict[int, str] = {}
     ordered = sorted(requests, key=lambda r: (r.relation_id not in existing, r.relation_id))
     for request in ordered:
         if not request.chroot:
@@ -131,8 +172,14 @@ def decide(
             continue
         roles = request.extra_user_roles or ALL_PERMS
         perms = "".join(p for p in ALL_PERMS if p in roles)  # each letter once, in order
-        granted[request.relation_id] = Grant(request.relation_id, request.app, chroot, perms)
-    return Decision(granted, rejected)
+        x509 = None
+        if request.x509_subject:
+            try:
+                x509 = x509_identity(request.x509_subject)
+            except ValueError as exc:
+                refused_parts[request.relation_id] = str(exc)
+        granted[request.relation_id] = Grant(request.relation_id, request.app, chroot, perms, x509)
+    return Decision(granted, rejected, refused_parts)
 
 
 def digest_id(user: str, password: str) -> str:
@@ -155,9 +202,11 @@ def acls(grant: Grant, password: str) -> list[Acl]:
     others by changing their ACLs, and ZooKeeper fires no watch on an ACL change.
     """
     perms = grant.perms.replace("a", "")
+    certificate = [Acl("x509", grant.x509, perms)] if grant.x509 else []
     return [
         Acl("sasl", grant.user, perms),
         Acl("digest", digest_id(grant.user, password), perms),
+        *certificate,
         Acl("sasl", SUPER_USER, ALL_PERMS),
     ]
 

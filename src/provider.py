@@ -2,10 +2,13 @@
 
 Client app databag: `database` (or, from older requirers, `chroot`) names the chroot,
 `requested-secrets` lists the fields to be handed over in Juju secrets, `extra-user-roles`
-(or `chroot-acl`) narrows the user's ACL permissions. Our answer: `endpoints`, `database`,
-`chroot`, `version`, `tls`, and `secret-user` (username, password, uris) and `secret-tls`
-(tls, tls-ca): Juju secrets granted to that relation only. Credentials always travel in
-secrets, even to a requirer that did not ask: a password never goes into plain relation data.
+(or `chroot-acl`) narrows the user's ACL permissions; `x509-subject` (ours, beyond v0) names
+the subject of the client's own certificate, whose sessions then own the chroot too. Our
+answer: `endpoints`, `database`, `chroot`, `version`, `tls`, `x509-subject` (the identity
+granted, as the servers spell it), and `secret-user` (username, password, uris) and
+`secret-tls` (tls, tls-ca): Juju secrets granted to that relation only. Credentials always
+travel in secrets, even to a requirer that did not ask: a password never goes into plain
+relation data.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 RELATION = "zookeeper"
 SECRET_FIELDS = ("username", "password", "uris")
+# Ours, beyond v0: a requirer names its certificate's subject, we answer the identity granted.
+X509_SUBJECT = "x509-subject"
 
 
 def user_secret_label(relation_id: int) -> str:
@@ -49,6 +54,7 @@ def read_requests(model: ops.Model) -> list[clients.Request]:
                 app=relation.app.name,
                 chroot=data.get("database") or data.get("chroot"),
                 extra_user_roles=data.get("extra-user-roles") or data.get("chroot-acl"),
+                x509_subject=data.get(X509_SUBJECT),
             )
         )
     return requests
@@ -117,7 +123,12 @@ class Provider:
             if rid not in granted and rid not in gone:
                 # Served before, and its request no longer names a chroot: it keeps what it
                 # has (a client clearing its databag is not a removal).
-                granted[rid] = clients.Grant(rid, record.app, record.chroot, record.perms)
+                granted[rid] = clients.Grant(
+                    rid, record.app, record.chroot, record.perms, record.x509
+                )
+            elif rid in decision.refused_parts:
+                # A subject it may not have: it keeps the one it had.
+                granted[rid] = dataclasses.replace(granted[rid], x509=record.x509)
         secrets = {rid: self._user_secret(relations[rid], grant) for rid, grant in granted.items()}
         # The policy first: from this write on, every server refuses the users of relations
         # that are gone and closes each new chroot from its first znode.
@@ -144,7 +155,7 @@ class Provider:
                 waiting.append(relation_id)
         problems = [
             f"relation {rid} ({relations[rid].app.name}): {problem}"
-            for rid, problem in sorted(decision.rejected.items())
+            for rid, problem in sorted((decision.rejected | decision.refused_parts).items())
         ]
         return Served(self.records, problems, waiting, self.policy_digest)
 
@@ -154,7 +165,11 @@ class Provider:
         """Make the chroot, then tell the client once every server lets it in (False: not yet)."""
         record = self.records.get(grant.relation_id)
         password = content["password"]
-        if record is None or (record.chroot, record.perms) != (grant.chroot, grant.perms):
+        if record is None or (record.chroot, record.perms, record.x509) != (
+            grant.chroot,
+            grant.perms,
+            grant.x509,
+        ):
             # The root is closed too (by default anyone may create znodes there).
             zookeeper = self.zookeeper()
             zookeeper.set_acls("/", clients.super_only())
@@ -170,7 +185,11 @@ class Provider:
                 "relation %s: chroot %s for %s", grant.relation_id, grant.chroot, grant.app
             )
         self.records[grant.relation_id] = ClientRecord(
-            app=grant.app, chroot=grant.chroot, perms=grant.perms, secret_id=secret.id
+            app=grant.app,
+            chroot=grant.chroot,
+            perms=grant.perms,
+            secret_id=secret.id,
+            x509=grant.x509,
         )
         databag = relation.data[self.model.app]
         if databag.get("secret-user") != secret.id or databag.get("chroot") != grant.chroot:
@@ -232,6 +251,11 @@ class Provider:
         for key, value in answer.items():
             if databag.get(key) != value:
                 databag[key] = value
+        if grant.x509:
+            if databag.get(X509_SUBJECT) != grant.x509:
+                databag[X509_SUBJECT] = grant.x509
+        elif X509_SUBJECT in databag:
+            del databag[X509_SUBJECT]
 
     def _tls_secret(self, relation: ops.Relation, content: dict[str, str]) -> ops.Secret:
         label = tls_secret_label(relation.id)

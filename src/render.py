@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Mapping
 
 import policy
-from config import CharmConfig
+from config import CharmConfig, ClientAuth
 from layout import (
     ADMIN_PORT,
     BASH,
@@ -131,6 +131,10 @@ def tls_settings(
         # A renewed certificate (or a new CA beside the old) is read without a restart.
         "client.certReload": "true",
     }
+    if config.tls_client_auth is not ClientAuth.NONE:
+        # A session that presents a certificate is authenticated by it (ZooKeeper registers
+        # the x509 provider with secureClientPort, not before: never name it while TLS is off).
+        settings["enforce.auth.schemes"] = "sasl,digest,x509"
     settings |= {f"ssl.quorum.{key}": value for key, value in stores.items()}
     settings |= {
         "ssl.quorum.clientAuth": "need",

@@ -38,10 +38,14 @@ def _stored(cls: type) -> type:
 
 
 def _plain(value: object) -> object:
-    """The JSON form of a value: a nested record by its keys, as pydantic wrote it."""
+    """The JSON form of a value: a nested record by its keys, as pydantic wrote it (an
+    optional field added since is left out while unset, so older records read back as they
+    were written)."""
     if isinstance(value, _Databag):
         return {
-            f.metadata["alias"]: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+            f.metadata["alias"]: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (getattr(value, f.name) is None and f.default is None)
         }
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
@@ -111,6 +115,7 @@ class ClientRecord(_Databag):
     chroot: str
     perms: str
     secret_id: str
+    x509: str | None = None  # the certificate subject that owns the chroot too
 
 
 @_stored

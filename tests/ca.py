@@ -69,12 +69,16 @@ class CA:
         self.issued.append(serial)
         return _pem(builder.sign(self.key, hashes.SHA256()))
 
-    def client(self, name: str) -> tuple[str, str]:
-        """A client certificate and its key (PEM), for mutual TLS."""
+    def client(self, name: str, organization: str | None = None) -> tuple[str, str]:
+        """A client certificate and its key (PEM), for mutual TLS: subject CN=name (and
+        O=organization, written before CN as CAs do, so the subject reads CN=...,O=...)."""
         key = ec.generate_private_key(ec.SECP256R1())
+        attributes = [x509.NameAttribute(NameOID.COMMON_NAME, name)]
+        if organization:
+            attributes.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
         csr = (
             x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .subject_name(x509.Name(attributes))
             .sign(key, hashes.SHA256())
         )
         key_pem = key.private_bytes(

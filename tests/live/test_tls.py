@@ -8,6 +8,8 @@ import socket
 import ssl
 
 import pytest
+from cryptography import x509
+from kazoo.exceptions import NoAuthError
 from kazoo.handlers.threading import KazooTimeoutError
 
 from tests.ca import CA
@@ -287,3 +289,61 @@ def test_with_client_auth_need_only_clients_with_a_certificate_from_the_ca_conne
     forged = with_client_certificate(server_only, tmp_path, "stranger", stranger)
     with pytest.raises(KazooTimeoutError):
         zk.connect(hosts, sasl=follower.user, tls=forged)
+
+
+def test_under_client_auth_the_certificate_an_app_names_opens_its_chroot_and_no_other(
+    related, tmp_path
+):
+    cluster, follower = related
+    ca = CA()
+    tls_on(cluster, ca)
+    # want: the app beside it keeps logging in by password over TLS without a certificate.
+    cluster.config["tls-client-auth"] = "want"
+    for ordinal in sorted(cluster.units):
+        cluster.juju.add([Hook(ordinal, "config_changed")])
+    cluster.drain()
+    cluster.settle()
+    # The app names its certificate's subject as Python prints it; the server's x509
+    # provider (Java's X500Principal) must derive the very same identity from it.
+    certificate, key = ca.client("certapp", organization="acme")
+    subject = x509.load_pem_x509_certificate(certificate.encode()).subject.rfc4514_string()
+    assert subject == "CN=certapp,O=acme"
+    cluster.relate(
+        "certapp",
+        {
+            "database": "/certapp",
+            "requested-secrets": '["username", "password", "uris"]',
+            "x509-subject": subject,
+        },
+        RELATION + 1,
+    )
+    cluster.settle()
+    answer = cluster.credentials(RELATION + 1)
+    assert answer["x509-subject"] == subject
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(answer["tls-ca"])
+    server_only = {"use_ssl": True, "ca": str(ca_file), "verify_certs": True}
+    own = with_client_certificate(server_only, tmp_path, "certapp", (certificate, key))
+    hosts = answer["endpoints"]
+    # No password at all: the certificate is the app's login, in its chroot only.
+    with zk.session(hosts + "/certapp", tls=own) as client:
+        client.create("/jobs", b"1")
+        assert client.get("/jobs")[0] == b"1"
+    with zk.session(hosts, tls=own) as client:
+        for path in ("/follower", "/follower/writes", "/zookeeper-k8s/policy"):
+            with pytest.raises(NoAuthError):
+                client.exists(path)
+        with pytest.raises(NoAuthError):
+            client.create("/stolen", b"")
+    # Another certificate from the same CA connects (any CA-signed certificate does) and
+    # owns nothing: not the app's chroot, whatever ACL the app's znodes were given.
+    intruder = with_client_certificate(server_only, tmp_path, "intruder", ca.client("intruder"))
+    with zk.session(hosts, tls=intruder) as client:
+        for path in ("/certapp", "/certapp/jobs"):
+            with pytest.raises(NoAuthError):
+                client.exists(path)
+        with pytest.raises(NoAuthError):
+            client.set("/certapp/jobs", b"2")
+    # The password app beside it, without a certificate, wrote on throughout.
+    assert follower.expired == [0] * len(follower.expired)
+    assert follower.missing() == []
