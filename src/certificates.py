@@ -33,6 +33,8 @@ class Material:
     certificate: str
     ca: str
     chain: tuple[str, ...]
+    # The provider revoked it (v4 `revoked`); the library then drops its copy of it.
+    revoked: bool = False
 
 
 class Certificates:
@@ -60,4 +62,5 @@ class Certificates:
             certificate=str(issued.certificate),
             ca=str(issued.ca),
             chain=tuple(str(c) for c in issued.chain),
+            revoked=bool(issued.revoked),
         )

@@ -200,6 +200,8 @@ class ClusterUnitData(_Databag):
     restarting_tls: TLSPhase | None = None
     # The CA (PEM, public) this unit's certificate chains to, once its stores are written.
     tls_ca: str | None = None
+    # The provider revoked the certificate this unit last had: kept (and said) until the next.
+    tls_revoked: bool = False
 
     def __post_init__(self) -> None:
         # Read back from JSON, the state is its value, and a whole second an int: kept a

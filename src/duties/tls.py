@@ -7,12 +7,14 @@ import logging
 
 import tls
 import tlsplan
-from duties import NOTHING, Outcome
+from duties import Outcome
 from shells import Shells
 from snapshot import Snapshot
 from state import TLSPhase
 
 logger = logging.getLogger(__name__)
+
+REVOKED = "this unit's certificate was revoked: waiting for the provider to issue a new one"
 
 
 def stores(snap: Snapshot, io: Shells) -> Outcome:
@@ -24,8 +26,16 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
     relation goes: switching TLS off takes three rolling restarts that still need them.
     """
     workload, layout, me = io.workload, snap.unit.layout, snap.me
-    ca, trusted = me.tls_ca, None
+    ca, trusted, revoked = me.tls_ca, None, me.tls_revoked
     material = io.certificates.material() if io.certificates is not None else None
+    if material is not None:
+        revoked = material.revoked
+    if revoked and material is not None:
+        # Not written; the server goes on with what it has: a revoked certificate (clients
+        # of ZooKeeper check no revocation lists) is better than no TLS. The provider issues
+        # a new one for the same request, which a certificates hook then writes.
+        logger.warning("the certificates provider revoked this unit's certificate")
+        material = None
     if material is not None:
         try:
             built = tls.stores(
@@ -40,8 +50,9 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
             logger.info("writing this unit's TLS key store")
             workload.write(layout.keystore, built.keystore, secret=True)
         ca, trusted = material.ca, built.truststore
+    held = REVOKED if revoked else None
     if ca is None:
-        return NOTHING
+        return _reported(me, me.tls_ca, revoked, held)
     if trusted is None:
         try:
             trusted = tls.truststore([ca, *snap.cluster.tls_cas])
@@ -49,7 +60,13 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
             return Outcome(blocked=f"the CAs to trust are unusable: {exc}")
     if workload.read(layout.truststore) != trusted:
         workload.write(layout.truststore, trusted, secret=True)
-    return Outcome(me=me.model_copy(update={"tls_ca": ca})) if ca != me.tls_ca else NOTHING
+    return _reported(me, ca, revoked, held)
+
+
+def _reported(me, ca: str | None, revoked: bool, held: str | None) -> Outcome:
+    if (ca, revoked) == (me.tls_ca, me.tls_revoked):
+        return Outcome(held=held)
+    return Outcome(me=me.model_copy(update={"tls_ca": ca, "tls_revoked": revoked}), held=held)
 
 
 def switch(snap: Snapshot, io: Shells) -> Outcome:

@@ -72,6 +72,7 @@ UNIT_DEFAULT = {
     "running-tls": "null",
     "state": '"waiting"',
     "tls-ca": "null",
+    "tls-revoked": "false",
 }
 UNIT_FULL = {
     "failed-config": '"c0"',
@@ -85,6 +86,7 @@ UNIT_FULL = {
     "running-tls": '"unified"',
     "restarting-tls": '"quorum"',
     "tls-ca": '"CA1"',
+    "tls-revoked": "true",
 }
 
 FULL = ClusterAppData(
@@ -120,6 +122,7 @@ UNIT = ClusterUnitData(
     running_tls=TLSPhase.UNIFIED,
     restarting_tls=TLSPhase.QUORUM,
     tls_ca="CA1",
+    tls_revoked=True,
 )
 
 

@@ -271,3 +271,38 @@ def test_a_new_leader_takes_the_switch_on_from_where_the_old_one_left_it(disk):
     state = leader_with_units(disk, tls="unified", units=units, mine="unified", related=True)
     out = ctx.run(ctx.on.leader_elected(), state)
     assert app(out)["tls"] == "quorum"
+
+
+def test_a_revoked_certificate_is_kept_and_said_until_the_provider_issues_a_new_one(asked, disk):
+    ca, ctx = CA(), context(1)
+    signed = issued(ca, requested(asked))
+    state = replacing(
+        asked, dataclasses.replace(certificates_relation(asked), remote_app_data=signed)
+    )
+    serving = ctx.run(ctx.on.relation_changed(certificates_relation(state), remote_unit=0), state)
+    keystore = (disk / K8S.keystore).read_text()
+    # The provider revokes it (v4: the same entry, `revoked` set).
+    entries = json.loads(signed["certificates"])
+    revoked = {"certificates": json.dumps([{**e, "revoked": True} for e in entries])}
+    state = replacing(
+        serving, dataclasses.replace(certificates_relation(serving), remote_app_data=revoked)
+    )
+    out = ctx.run(ctx.on.relation_changed(certificates_relation(state), remote_unit=0), state)
+
+    assert out.unit_status == testing.WaitingStatus(
+        "this unit's certificate was revoked: waiting for the provider to issue a new one"
+    )
+    assert (disk / K8S.keystore).read_text() == keystore  # the server keeps what it serves
+    # Said in hooks that do not read the relation too, until the new certificate.
+    later = ctx.run(ctx.on.update_status(), out)
+    assert later.unit_status == out.unit_status
+    renewed = issued(ca, requested(later))
+    state = replacing(
+        later, dataclasses.replace(certificates_relation(later), remote_app_data=renewed)
+    )
+    fixed = ctx.run(ctx.on.relation_changed(certificates_relation(state), remote_unit=0), state)
+
+    assert "revoked" not in fixed.unit_status.message
+    assert serving.unit_status == fixed.unit_status
+    assert (disk / K8S.keystore).read_text() != keystore
+    assert json.loads(peers(fixed).local_unit_data["tls-revoked"]) is False
