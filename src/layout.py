@@ -110,6 +110,11 @@ class Layout:
         return self.tls_dir / "keystore.pem"
 
     @property
+    def keystore_next(self) -> PurePosixPath:
+        """A key store from a new CA, held back until every member trusts that CA."""
+        return self.tls_dir / "keystore-next.pem"
+
+    @property
     def truststore(self) -> PurePosixPath:
         return self.tls_dir / "truststore.pem"
 

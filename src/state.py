@@ -158,6 +158,9 @@ class ClusterAppData(_Databag):
     # The CA certificates (PEM, public) some member's certificate chains to: every member
     # trusts all of them, so a new CA is rolled in without a member refusing another.
     tls_cas: list[str] = []
+    # The CAs (tls.fingerprint) every member with a certificate trusts: a member serves a
+    # certificate from a new CA only once it is listed here.
+    tls_trusted: list[str] = []
 
     def __post_init__(self) -> None:
         # Read back from JSON, the phase is its value and the clients are keyed by text.
@@ -202,6 +205,10 @@ class ClusterUnitData(_Databag):
     tls_ca: str | None = None
     # The provider revoked the certificate this unit last had: kept (and said) until the next.
     tls_revoked: bool = False
+    # The CA of a certificate this unit holds back (keystore-next) until every member
+    # trusts that CA, and the CAs this unit's trust store holds (tls.fingerprint).
+    tls_ca_next: str | None = None
+    tls_trusts: list[str] = []
 
     def __post_init__(self) -> None:
         # Read back from JSON, the state is its value, and a whole second an int: kept a

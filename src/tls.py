@@ -9,6 +9,7 @@ chain up to (not including) the CA.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 from layout import Layout
 
@@ -24,6 +25,12 @@ class TLSError(ValueError):
 class Stores:
     keystore: str  # PKCS#8 key, certificate, chain
     truststore: str  # the CA certificates a peer or client certificate may chain to
+
+
+def fingerprint(ca: str) -> str:
+    """A short name for a CA (PEM) in peer data: every unit gets the same text from the
+    provider, so its hash says which CA is meant without carrying the PEM again."""
+    return hashlib.sha256(ca.strip().encode()).hexdigest()[:16]
 
 
 def sans(layout: Layout, app: str, model: str, ordinal: int) -> list[str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from state import ClusterUnitData, TLSPhase
+from tls import fingerprint
 
 ORDER = (TLSPhase.OFF, TLSPhase.UNIFIED, TLSPhase.QUORUM, TLSPhase.ON)
 
@@ -62,9 +63,24 @@ def clients_on_tls(
 
 
 def trusted_cas(current: list[str], views: Mapping[int, ClusterUnitData]) -> list[str]:
-    """The CAs every member trusts: each member's own, in the order first seen, so that a
-    member whose new certificate comes from a new CA is trusted by the others as soon as
-    they read it. A CA no member uses any more is dropped."""
-    used = {d.tls_ca for d in views.values() if d.tls_ca}
+    """The CAs every member trusts: each member's own and the one of a certificate it holds
+    back, in the order first seen, so that every member trusts a new CA before any member
+    serves a certificate from it. A CA no member uses or waits to use is dropped."""
+    used = {ca for d in views.values() for ca in (d.tls_ca, d.tls_ca_next) if ca}
     kept = [ca for ca in current if ca in used]
     return kept + sorted(used - set(kept))
+
+
+def trusted_everywhere(views: Mapping[int, ClusterUnitData]) -> list[str]:
+    """The CAs (tls.fingerprint) in the trust store of every member that has a certificate."""
+    reports = [set(d.tls_trusts) for d in views.values() if d.tls_ca]
+    return sorted(set.intersection(*reports)) if reports else []
+
+
+def may_serve(ca: str, me: ClusterUnitData, everywhere: list[str]) -> bool:
+    """Whether this unit may serve a certificate from `ca` now: it serves none yet, or one
+    from that CA already, or the leader saw every member with a certificate trust the CA
+    (else that member would refuse this one's new connections)."""
+    if me.tls_ca is None or ca == me.tls_ca:
+        return True
+    return fingerprint(ca) in everywhere

@@ -35,6 +35,7 @@ APP_DEFAULT = {
     "root-closed": "false",
     "tls": '"off"',
     "tls-cas": "[]",
+    "tls-trusted": "[]",
     "tls-related": "false",
     "rotation": "null",
     "upgrade-from-revision": "null",
@@ -55,6 +56,7 @@ APP_FULL = {
     "root-closed": "true",
     "tls": '"quorum"',
     "tls-cas": '["CA1", "CA2"]',
+    "tls-trusted": '["f1"]',
     "tls-related": "true",
     "rotation": '"switch-learners"',
     "upgrade-from-revision": '"zk-abc"',
@@ -73,6 +75,8 @@ UNIT_DEFAULT = {
     "state": '"waiting"',
     "tls-ca": "null",
     "tls-revoked": "false",
+    "tls-ca-next": "null",
+    "tls-trusts": "[]",
 }
 UNIT_FULL = {
     "failed-config": '"c0"',
@@ -87,6 +91,8 @@ UNIT_FULL = {
     "restarting-tls": '"quorum"',
     "tls-ca": '"CA1"',
     "tls-revoked": "true",
+    "tls-ca-next": '"CA2"',
+    "tls-trusts": '["f1", "f2"]',
 }
 
 FULL = ClusterAppData(
@@ -108,6 +114,7 @@ FULL = ClusterAppData(
     root_closed=True,
     tls=TLSPhase.QUORUM,
     tls_cas=["CA1", "CA2"],
+    tls_trusted=["f1"],
     tls_related=True,
 )
 UNIT = ClusterUnitData(
@@ -123,6 +130,8 @@ UNIT = ClusterUnitData(
     restarting_tls=TLSPhase.QUORUM,
     tls_ca="CA1",
     tls_revoked=True,
+    tls_ca_next="CA2",
+    tls_trusts=["f1", "f2"],
 )
 
 

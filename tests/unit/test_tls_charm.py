@@ -13,7 +13,10 @@ from cryptography.hazmat.primitives import serialization
 from ops import testing
 
 import certificates
+import tls
+import tlsplan
 from layout import K8S
+from state import ClusterUnitData
 from tests.ca import CA
 from tests.unit.conftest import internal_secret
 from tests.unit.test_charm import (
@@ -306,3 +309,75 @@ def test_a_revoked_certificate_is_kept_and_said_until_the_provider_issues_a_new_
     assert serving.unit_status == fixed.unit_status
     assert (disk / K8S.keystore).read_text() != keystore
     assert json.loads(peers(fixed).local_unit_data["tls-revoked"]) is False
+
+
+def leader_says(state: testing.State, cas: list[str], everywhere: list[str]):
+    """The leader's app data: `cas` for every member to trust, and the CAs it saw every
+    member with a certificate trust (`everywhere`)."""
+    cluster = peers(state)
+    fingerprints = sorted(tls.fingerprint(c) for c in everywhere)
+    data = {"tls-cas": json.dumps(cas), "tls-trusted": json.dumps(fingerprints)}
+    return replacing(
+        state, dataclasses.replace(cluster, local_app_data={**cluster.local_app_data, **data})
+    )
+
+
+def issuer_of(keystore) -> x509.Name:
+    leaf = keystore.read_text().split("-----END PRIVATE KEY-----\n", 1)[1]
+    return x509.load_pem_x509_certificate(leaf.encode()).issuer
+
+
+def reported_by(state: testing.State) -> dict:
+    data = peers(state).local_unit_data
+    return {k: json.loads(v) for k, v in data.items() if k.startswith("tls-")}
+
+
+def test_a_certificate_from_a_new_ca_waits_until_every_member_trusts_that_ca(asked, disk):
+    old, new, ctx = CA("old-ca"), CA("new-ca"), context(1)
+    first = replacing(
+        asked,
+        dataclasses.replace(
+            certificates_relation(asked), remote_app_data=issued(old, requested(asked))
+        ),
+    )
+    serving = ctx.run(ctx.on.relation_changed(certificates_relation(first), remote_unit=0), first)
+    served = (disk / K8S.keystore).read_text()
+    serving = leader_says(serving, [old.pem], [old.pem])
+
+    # The provider moves to a new CA: this unit trusts it at once, serves the old
+    # certificate still, and says which CA it waits to serve from.
+    moved = replacing(
+        serving,
+        dataclasses.replace(
+            certificates_relation(serving), remote_app_data=issued(new, requested(serving))
+        ),
+    )
+    out = ctx.run(ctx.on.relation_changed(certificates_relation(moved), remote_unit=0), moved)
+
+    assert (disk / K8S.keystore).read_text() == served
+    assert (
+        new.pem.strip() in (disk / K8S.keystore_next).read_text()
+        or (disk / K8S.keystore_next).stat().st_mode & 0o777 == 0o600
+    )
+    trusted = (disk / K8S.truststore).read_text()
+    assert old.pem.strip() in trusted and new.pem.strip() in trusted
+    mine = reported_by(out)
+    assert mine["tls-ca"].strip() == old.pem.strip()
+    assert mine["tls-ca-next"].strip() == new.pem.strip()
+    assert set(mine["tls-trusts"]) == {tls.fingerprint(old.pem), tls.fingerprint(new.pem)}
+    # The leader lists every CA a member serves from or waits for (tlsplan.trusted_cas).
+    views = {1: ClusterUnitData.model_validate(mine)}
+    assert tlsplan.trusted_cas([old.pem], views)[-1] == mine["tls-ca-next"]
+
+    # Until the leader saw every member trust it, it stays held back, whatever hook runs.
+    out = ctx.run(ctx.on.update_status(), leader_says(out, [old.pem, new.pem], [old.pem]))
+    assert (disk / K8S.keystore).read_text() == served
+
+    # Every member trusts it now: the next hook serves the new certificate (a reload, no
+    # certificates hook needed) and reports it.
+    everyone = leader_says(out, [old.pem, new.pem], [old.pem, new.pem])
+    done = ctx.run(ctx.on.update_status(), everyone)
+    assert issuer_of(disk / K8S.keystore) == new.certificate.subject
+    mine = reported_by(done)
+    assert mine["tls-ca"].strip() == new.pem.strip()
+    assert mine["tls-ca-next"] is None

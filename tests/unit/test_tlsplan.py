@@ -148,3 +148,16 @@ def test_plaintext_clients_move_to_loopback_by_reconfig_and_back():
     # One member on loopback is enough for the charm to reach members over TLS.
     assert committed.plaintext_on_loopback
     assert not EnsembleConfig((Server(1, "a"), Server(3, "c"))).plaintext_on_loopback
+
+
+def test_a_ca_counts_as_trusted_everywhere_only_once_every_member_with_a_certificate_says_so():
+    both, old_only = ["fp-new", "fp-old"], ["fp-old"]
+    views = {
+        0: ClusterUnitData(tls_ca="OLD", tls_trusts=both),
+        1: ClusterUnitData(tls_ca="OLD", tls_trusts=old_only),
+        2: ClusterUnitData(),  # no certificate yet: it will trust what the leader lists
+    }
+    assert tlsplan.trusted_everywhere(views) == ["fp-old"]
+    views[1] = ClusterUnitData(tls_ca="OLD", tls_trusts=both)
+    assert tlsplan.trusted_everywhere(views) == both
+    assert tlsplan.trusted_everywhere({2: ClusterUnitData()}) == []
