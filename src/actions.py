@@ -79,8 +79,10 @@ class Actions(ops.Object):
         if snap is None:
             return
         secret, phase = rotation.start(snap.secret, which, new_password(), new_password())
-        self.io.store_secret(secret)
-        self.io.save_cluster(snap.cluster.model_copy(update={"rotation": phase}))
+        secret, cluster = self.io.store_secret(
+            secret, snap.cluster.model_copy(update={"rotation": phase})
+        )
+        self.io.save_cluster(cluster)
         self.reconciler.run(secret)
         event.set_results(
             {

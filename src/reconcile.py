@@ -119,8 +119,8 @@ class Reconciler:
                 self._note(outcome)
                 snap = snap.but(cluster=outcome.cluster or snap.cluster, me=outcome.me or snap.me)
                 if outcome.secret is not None:
-                    secret = outcome.secret
-                    self.io.store_secret(secret)
+                    secret, cluster = self.io.store_secret(outcome.secret, snap.cluster)
+                    snap = snap.but(cluster=cluster)
                     break
                 if outcome.stop:
                     break

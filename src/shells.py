@@ -139,8 +139,15 @@ class Shells:
         if peers is not None and peers.load(ClusterUnitData, self.model.unit) != me:
             peers.data[self.model.unit].update(me.databag())
 
-    def store_secret(self, content: InternalSecret) -> None:
+    def store_secret(
+        self, content: InternalSecret, cluster: ClusterAppData
+    ) -> tuple[InternalSecret, ClusterAppData]:
+        """A new revision, its generation counted up; the cluster data publishing it, to
+        save in the same hook (Juju shows both to other units once the hook ends)."""
+        generation = str(int(cluster.secret_generation or 0) + 1)
+        content = content.model_copy(update={"generation": generation})
         self.model.get_secret(label=INTERNAL_SECRET_LABEL).set_content(content.content())
+        return content, cluster.model_copy(update={"secret_generation": generation})
 
     def kube(self):
         if self._kube is None:

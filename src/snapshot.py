@@ -122,11 +122,25 @@ def passwords(secret: InternalSecret) -> list[str]:
     return [secret.super_password, *([previous] if previous else [])]
 
 
-def internal_secret(model: ops.Model, **where: str) -> InternalSecret | None:
+_ANY = object()
+
+
+def internal_secret(
+    model: ops.Model, generation: object = _ANY, **where: str
+) -> InternalSecret | None:
     """The internal secret by id or by its label (a leaving unit may no longer have the
-    peer relation that holds the id; every unit of the app can read it by label)."""
+    peer relation that holds the id; every unit of the app can read it by label).
+
+    `generation`: the one the leader says the latest revision holds. The revision this unit
+    tracks is read first (one secret-get); only if it holds another generation is the latest
+    read, and tracked from then on. Without it, the latest is always read (two secret-gets).
+    """
     try:
         secret = model.get_secret(**where)
+        if generation is not _ANY:
+            tracked = InternalSecret.model_validate(secret.get_content())
+            if tracked.generation == generation:
+                return tracked
         return InternalSecret.model_validate(secret.get_content(refresh=True))
     except (ops.SecretNotFoundError, ops.ModelError):
         return None
@@ -153,7 +167,7 @@ def gather(
         return ops.WaitingStatus("waiting for the peer relation")
     cluster = peers.load(ClusterAppData, model.app)
     secret = (
-        internal_secret(model, id=cluster.internal_secret_id)
+        internal_secret(model, cluster.secret_generation, id=cluster.internal_secret_id)
         if cluster.internal_secret_id
         else None
     )

@@ -122,8 +122,10 @@ class ClientRecord(_Databag):
 class ClusterAppData(_Databag):
     """Written by the leader only."""
 
-    # The Juju secret holding the internal passwords (never the passwords themselves).
+    # The Juju secret holding the internal passwords (never the passwords themselves), and
+    # the generation its latest revision holds (InternalSecret.generation).
     internal_secret_id: str | None = None
+    secret_generation: str | None = None
     # Ordinals of the units that formed the ensemble. Set once; after that ZooKeeper's
     # committed config, not Juju, says who votes.
     bootstrap_members: list[int] | None = None
@@ -235,6 +237,10 @@ class InternalSecret(_Databag):
     # data: a unit can read this secret's new revision while its view of peer data is
     # older, and the user and its password must never come from different rotations.
     sync_user: str | None = None
+    # Counted up by the leader with each new revision, and published in peer data
+    # (ClusterAppData.secret_generation): a unit whose tracked revision holds the published
+    # generation has the latest and need not ask Juju for it (snapshot.internal_secret).
+    generation: str | None = None
 
     @classmethod
     def generate(cls) -> InternalSecret:

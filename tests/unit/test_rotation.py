@@ -88,6 +88,7 @@ import json  # noqa: E402
 
 from ops import testing  # noqa: E402
 
+from state import InternalSecret  # noqa: E402
 from tests.unit.test_charm import make_state, peers  # noqa: E402
 
 
@@ -120,6 +121,40 @@ def test_rotate_passwords_starts_a_roll_and_keeps_the_previous_super_password(ct
     assert after["sync-password-next"] not in before.values()
     assert app_data(out)["rotation"] == "accept-new"
     assert all(p not in str(ctx.action_results) for p in after.values())
+    # The new revision's generation is published beside it: units whose tracked revision
+    # holds another one read the latest (snapshot.internal_secret).
+    assert after["generation"] == app_data(out)["secret-generation"] == "1"
+
+
+def test_a_unit_tracking_an_older_revision_than_the_leader_published_reads_the_latest(disk):
+    from tests.unit.test_charm import context, follower_state
+
+    old = InternalSecret(super_password="old-super", sync_password="old-sync", generation="1")
+    new = InternalSecret(super_password="new-super", sync_password="new-sync", generation="2")
+    secret = testing.Secret(
+        tracked_content=old.content(), latest_content=new.content(), owner="app"
+    )
+    state = follower_state(disk, secret)
+    cluster = peers(state)
+    published = {**cluster.local_app_data, "secret-generation": json.dumps("2")}
+    state = dataclasses.replace(
+        state, relations={dataclasses.replace(cluster, local_app_data=published)}
+    )
+    ctx = context(1)
+    ctx.run(ctx.on.config_changed(), state)
+    jaas = (disk / "conf/jaas.conf").read_text()
+    assert "new-sync" in jaas and "old-sync" not in jaas
+    # The same unit, told the generation it tracks is the latest, reads no further.
+    state = dataclasses.replace(
+        state,
+        relations={
+            dataclasses.replace(
+                cluster, local_app_data={**published, "secret-generation": json.dumps("1")}
+            )
+        },
+    )
+    ctx.run(ctx.on.config_changed(), state)
+    assert "old-sync" in (disk / "conf/jaas.conf").read_text()
 
 
 def test_restart_action_bumps_the_generation_every_unit_rolls_on(ctx, leader):

@@ -36,6 +36,7 @@ APP_DEFAULT = {
     "tls": '"off"',
     "tls-cas": "[]",
     "tls-trusted": "[]",
+    "secret-generation": "null",
     "tls-related": "false",
     "rotation": "null",
     "upgrade-from-revision": "null",
@@ -57,6 +58,7 @@ APP_FULL = {
     "tls": '"quorum"',
     "tls-cas": '["CA1", "CA2"]',
     "tls-trusted": '["f1"]',
+    "secret-generation": '"4"',
     "tls-related": "true",
     "rotation": '"switch-learners"',
     "upgrade-from-revision": '"zk-abc"',
@@ -115,6 +117,7 @@ FULL = ClusterAppData(
     tls=TLSPhase.QUORUM,
     tls_cas=["CA1", "CA2"],
     tls_trusted=["f1"],
+    secret_generation="4",
     tls_related=True,
 )
 UNIT = ClusterUnitData(

@@ -367,7 +367,7 @@ def test_a_certificate_from_a_new_ca_waits_until_every_member_trusts_that_ca(ask
     assert set(mine["tls-trusts"]) == {tls.fingerprint(old.pem), tls.fingerprint(new.pem)}
     # The leader lists every CA a member serves from or waits for (tlsplan.trusted_cas).
     views = {1: ClusterUnitData.model_validate(mine)}
-    assert tlsplan.trusted_cas([old.pem], views)[-1] == mine["tls-ca-next"]
+    assert tlsplan.trusted_cas([mine["tls-ca"]], views) == [mine["tls-ca"], mine["tls-ca-next"]]
 
     # Until the leader saw every member trust it, it stays held back, whatever hook runs.
     out = ctx.run(ctx.on.update_status(), leader_says(out, [old.pem, new.pem], [old.pem]))
