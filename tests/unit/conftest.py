@@ -147,6 +147,19 @@ class Disk:
 
 
 @pytest.fixture
+def zookeeper(monkeypatch, admin_server):
+    """test_provider's stand-in ZooKeeper, installed (replacing the tripwire); it serves
+    version 3.9.4."""
+    from tests.unit.test_provider import VERSION, FakeZooKeeper
+
+    admin_server.health = admin.Health(serving=True, mode="leader", voters=3, version=VERSION)
+    fake = FakeZooKeeper()
+    monkeypatch.setattr(admin, "session", fake.session)
+    monkeypatch.setattr(admin, "refusing", fake.refusing)
+    return fake
+
+
+@pytest.fixture
 def disk(storage):
     return Disk(storage)
 

@@ -34,10 +34,8 @@ import dataclasses
 import json
 
 import ops
-import pytest
 from ops import testing
 
-import admin
 import clients
 from tests.unit.test_charm import APP
 from tests.unit.test_provider import (
@@ -45,7 +43,6 @@ from tests.unit.test_provider import (
     PEER_ID,
     SERVING,
     VERSION,
-    FakeZooKeeper,
     answer,
     client,
     endpoints,
@@ -152,15 +149,6 @@ class TlsRequirerCharm(V0RequirerCharm):
 
 
 # -- the round trip --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def zookeeper(monkeypatch, admin_server):
-    admin_server.health = admin.Health(serving=True, mode="leader", voters=3, version=VERSION)
-    fake = FakeZooKeeper()
-    monkeypatch.setattr(admin, "session", fake.session)
-    monkeypatch.setattr(admin, "refusing", fake.refusing)
-    return fake
 
 
 def requirer_asks(charm_type) -> dict[str, str]:

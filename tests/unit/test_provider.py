@@ -104,16 +104,6 @@ class FakeZooKeeper(membership.FakeZooKeeper):
             self.znodes[node] = list(acls)
 
 
-@pytest.fixture
-def zookeeper(monkeypatch, admin_server):
-    """The fake ZooKeeper, installed (replacing conftest's tripwire); it serves version 3.9.4."""
-    admin_server.health = admin.Health(serving=True, mode="leader", voters=3, version=VERSION)
-    fake = FakeZooKeeper()
-    monkeypatch.setattr(admin, "session", fake.session)
-    monkeypatch.setattr(admin, "refusing", fake.refusing)
-    return fake
-
-
 # -- states and what to read from them -------------------------------------------------------
 
 

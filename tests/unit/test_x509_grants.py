@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 from ops import testing
 
-import admin
 import clients
 import render
 from clients import Acl
@@ -20,8 +19,6 @@ from layout import K8S
 from state import TLSPhase
 from tests.unit.test_provider import (
     KAFKA,
-    VERSION,
-    FakeZooKeeper,
     answer,
     asking,
     client,
@@ -59,16 +56,6 @@ BAD = {
     "empty RDN": ("CN=kafka,,O=acme", "write it as KEY=value"),
     "hash": ("CN=#04024869", "may hold only letters"),
 }
-
-
-@pytest.fixture
-def zookeeper(monkeypatch, admin_server):
-    """test_provider's stand-in ZooKeeper, serving."""
-    admin_server.health = admin.Health(serving=True, mode="leader", voters=3, version=VERSION)
-    fake = FakeZooKeeper()
-    monkeypatch.setattr(admin, "session", fake.session)
-    monkeypatch.setattr(admin, "refusing", fake.refusing)
-    return fake
 
 
 @pytest.mark.parametrize("subject", CANONICAL)
