@@ -6,6 +6,7 @@ from __future__ import annotations
 import ops
 
 import admin
+import clients
 import rotation
 import upgrade
 from duties import upgrade as upgrading
@@ -134,6 +135,37 @@ class Actions(ops.Object):
         results["config-version"] = hex(version) if version is not None else "unknown"
         event.set_results(results)
 
+    def list_clients(self, event: ops.ActionEvent) -> None:
+        """Each client relation's grant and what it holds against its quota."""
+        snap = self.reconciler.snapshot
+        if isinstance(snap, ops.StatusBase):
+            event.fail(f"not ready: {snap.message}")
+            return
+        results: dict[str, dict[str, str]] = {}
+        try:
+            zookeeper = self.io.zookeeper(snap) if snap.cluster.clients else None
+            for rid, record in sorted(snap.cluster.clients.items()):
+                usage = zookeeper.quota_usage(record.chroot) if zookeeper else None
+                entry = {
+                    "app": record.app,
+                    "chroot": record.chroot,
+                    "user": clients.user_for(rid),
+                    "roles": record.perms.replace("a", ""),
+                    "max-znodes": _limit(record.max_znodes),
+                    "max-bytes": _limit(record.max_bytes),
+                    "znodes": str(usage[0]) if usage else "unknown",
+                    "bytes": str(usage[1]) if usage else "unknown",
+                }
+                if record.x509:
+                    entry["x509-subject"] = record.x509
+                results[f"relation-{rid}"] = entry
+        except admin.AdminError as exc:
+            event.fail(f"ZooKeeper did not answer, try again once it serves: {exc}")
+            return
+        finally:
+            self.io.close()
+        event.set_results(results or {"clients": "none"})
+
     def pre_upgrade_check(self, event: ops.ActionEvent) -> None:
         """Check that an upgrade is safe now; if it is, hold all pods but the highest."""
         snap = self._whole_ensemble(event, "pre-upgrade-check")
@@ -179,3 +211,7 @@ class Actions(ops.Object):
                 "next": f"juju refresh {unit.app}: pods are then replaced one at a time",
             }
         )
+
+
+def _limit(value: int | None) -> str:
+    return "none" if not value else str(value)

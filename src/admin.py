@@ -327,11 +327,47 @@ class Admin:
             client.retry(client.set, policy.ZNODE, data)
 
     @_converted
+    def set_quota(self, path: str, limits: str) -> None:
+        """Put ZooKeeper's quota on path (clients.quota_limits): its limits node under
+        /zookeeper/quota, then its stats node, whose creation makes the server count what
+        is already there (as ZooKeeper's own setquota does). The server enforces it with
+        zookeeper.enforceQuota; the extension keeps clients out of /zookeeper/quota."""
+        from kazoo.exceptions import NodeExistsError
+
+        client, closed = self.client, _kazoo_acls(clients.super_only())
+        base = QUOTA_ROOT + path
+        at = QUOTA_ROOT
+        for part in path.strip("/").split("/"):
+            at = f"{at}/{part}"
+            with contextlib.suppress(NodeExistsError):
+                client.retry(client.create, at, b"", acl=closed)
+        limits_node, data = f"{base}/zookeeper_limits", limits.encode()
+        try:
+            client.retry(client.create, limits_node, data, acl=closed)
+        except NodeExistsError:
+            if client.retry(client.get, limits_node)[0] != data:
+                client.retry(client.set, limits_node, data)
+        with contextlib.suppress(NodeExistsError):
+            client.retry(client.create, f"{base}/zookeeper_stats", b"count=0,bytes=0", acl=closed)
+
+    @_converted
+    def quota_usage(self, path: str) -> tuple[int, int] | None:
+        """(znodes, bytes) ZooKeeper counts under path's quota; None without one."""
+        from kazoo.exceptions import NoNodeError
+
+        try:
+            data, _ = self.client.retry(self.client.get, f"{QUOTA_ROOT}{path}/zookeeper_stats")
+        except NoNodeError:
+            return None
+        return clients.parse_usage(data.decode())
+
+    @_converted
     def delete_tree(self, path: str) -> None:
         self.client.retry(self.client.delete, path, recursive=True)
 
 
 PERM_BITS = {"r": 1, "w": 2, "c": 4, "d": 8, "a": 16}
+QUOTA_ROOT = "/zookeeper/quota"
 
 
 def refusing(

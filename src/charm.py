@@ -83,6 +83,7 @@ class ZooKeeperCharm(ops.CharmBase):
         framework.observe(on.restart_action, actions.restart)
         framework.observe(on.ensemble_status_action, actions.ensemble_status)
         framework.observe(on.pre_upgrade_check_action, actions.pre_upgrade_check)
+        framework.observe(on.list_clients_action, actions.list_clients)
 
     def _certificates(self, identity: Identity) -> certificates.Certificates:
         ips = []

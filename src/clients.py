@@ -35,6 +35,9 @@ class Request:
     extra_user_roles: str | None = None
     # The subject of the client's own certificate: sessions that present it own the chroot.
     x509_subject: str | None = None
+    # Lower quotas than the charm's, if the client asks for them (text, as Juju gives it).
+    quota_znodes: str | None = None
+    quota_bytes: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +47,9 @@ class Grant:
     chroot: str
     perms: str
     x509: str | None = None  # the canonical subject (x509_identity), if one was asked
+    # ZooKeeper-enforced hard quotas on the chroot (0: none).
+    max_znodes: int = 0
+    max_bytes: int = 0
 
     @property
     def user(self) -> str:
@@ -136,10 +142,35 @@ class Decision:
     refused_parts: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
+def _quota(cap: int, asked: str | None, name: str) -> int:
+    """The client's own lower limit if it asked for one, else the charm's (0: no limit)."""
+    if not asked:
+        return cap
+    if not asked.isdigit():
+        raise ValueError(f"{name} {asked!r}: give a whole number (0 or nothing: the default)")
+    wanted = int(asked)
+    return wanted if wanted and (not cap or wanted < cap) else cap
+
+
+def quota_limits(max_znodes: int, max_bytes: int) -> str:
+    """A quota's limits as ZooKeeper's StatsTrack writes them: hard limits (enforced with
+    zookeeper.enforceQuota), no soft ones; -1 for none."""
+    count, size = max_znodes or -1, max_bytes or -1
+    return f"count=-1,bytes=-1=;byteHardLimit={size};countHardLimit={count}"
+
+
+def parse_usage(stats: str) -> tuple[int, int]:
+    """(znodes, bytes) from a quota's stats node (`count=4,bytes=5` and later `;key=value`)."""
+    fields = dict(part.split("=", 1) for part in stats.replace(";", ",").split(",") if "=" in part)
+    return int(fields.get("count", "0").rstrip("=")), int(fields.get("bytes", "0").rstrip("="))
+
+
 def decide(
     requests: Iterable[Request],
     existing: Mapping[int, str] = {},
     reserved: Iterable[str] = (),
+    max_znodes: int = 0,
+    max_bytes: int = 0,
 ) -> Decision:
     """Grant each valid request its chroot; reject bad ones and overlaps, naming the problem.
 
@@ -172,13 +203,23 @@ def decide(
             continue
         roles = request.extra_user_roles or ALL_PERMS
         perms = "".join(p for p in ALL_PERMS if p in roles)  # each letter once, in order
-        x509 = None
+        x509, refused = None, []
         if request.x509_subject:
             try:
                 x509 = x509_identity(request.x509_subject)
             except ValueError as exc:
-                refused_parts[request.relation_id] = str(exc)
-        granted[request.relation_id] = Grant(request.relation_id, request.app, chroot, perms, x509)
+                refused.append(str(exc))
+        try:
+            znodes = _quota(max_znodes, request.quota_znodes, "quota-znodes")
+            size = _quota(max_bytes, request.quota_bytes, "quota-bytes")
+        except ValueError as exc:
+            refused.append(str(exc))
+            znodes, size = max_znodes, max_bytes
+        if refused:
+            refused_parts[request.relation_id] = "; ".join(refused)
+        granted[request.relation_id] = Grant(
+            request.relation_id, request.app, chroot, perms, x509, znodes, size
+        )
     return Decision(granted, rejected, refused_parts)
 
 

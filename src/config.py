@@ -58,6 +58,8 @@ class CharmConfig:
     tls_protocols: str = "TLSv1.3,TLSv1.2"
     tls_client_auth: ClientAuth = ClientAuth.NONE
     tls_sans_ip: bool = False
+    client_max_znodes: int = 100000
+    client_max_bytes: int = 67108864
 
     @property
     def tls_protocol_list(self) -> list[str]:
@@ -167,6 +169,8 @@ _CHECKS: dict[str, tuple[Callable[..., object], ...]] = {
     "tls_protocols": (_tls_protocols,),
     "tls_client_auth": (_client_auth,),
     "tls_sans_ip": (_boolean,),
+    "client_max_znodes": (_whole, 0, 100_000_000),
+    "client_max_bytes": (_whole, 0, 1 << 40),
 }
 
 

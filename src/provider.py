@@ -55,6 +55,8 @@ def read_requests(model: ops.Model) -> list[clients.Request]:
                 chroot=data.get("database") or data.get("chroot"),
                 extra_user_roles=data.get("extra-user-roles") or data.get("chroot-acl"),
                 x509_subject=data.get(X509_SUBJECT),
+                quota_znodes=data.get("quota-znodes"),
+                quota_bytes=data.get("quota-bytes"),
             )
         )
     return requests
@@ -95,6 +97,7 @@ class Provider:
         refusing: Callable[[str, str, str], list[str]],
         policy_digest: str | None = None,
         tls_ca: str | None = None,
+        quotas: tuple[int, int] = (0, 0),
     ):
         self.model = model
         self.records = dict(records)
@@ -109,6 +112,8 @@ class Provider:
         self.policy_digest = policy_digest  # of the policy last written
         # The CAs clients verify servers with, once every server serves TLS (tlsplan.py).
         self.tls_ca = tls_ca
+        # The most znodes and bytes one client may hold (config; a client may ask for less).
+        self.quotas = quotas
 
     def serve(self) -> Served:
         relations = {r.id: r for r in self.model.relations[RELATION] if r.app is not None}
@@ -116,6 +121,8 @@ class Provider:
             read_requests(self.model),
             {rid: rec.chroot for rid, rec in self.records.items()},
             reserved=self.reserved,
+            max_znodes=self.quotas[0],
+            max_bytes=self.quotas[1],
         )
         gone = [rid for rid in self.records if rid not in relations or rid in decision.rejected]
         granted = dict(decision.granted)
@@ -123,12 +130,19 @@ class Provider:
             if rid not in granted and rid not in gone:
                 # Served before, and its request no longer names a chroot: it keeps what it
                 # has (a client clearing its databag is not a removal).
-                granted[rid] = clients.Grant(
-                    rid, record.app, record.chroot, record.perms, record.x509
+                granted[rid] = dataclasses.replace(
+                    clients.Grant(rid, record.app, record.chroot, record.perms, record.x509),
+                    max_znodes=self.quotas[0],
+                    max_bytes=self.quotas[1],
                 )
             elif rid in decision.refused_parts:
-                # A subject it may not have: it keeps the one it had.
-                granted[rid] = dataclasses.replace(granted[rid], x509=record.x509)
+                # A subject or quota it may not have: it keeps the ones it had.
+                granted[rid] = dataclasses.replace(
+                    granted[rid],
+                    x509=record.x509,
+                    max_znodes=record.max_znodes,
+                    max_bytes=record.max_bytes,
+                )
         secrets = {rid: self._user_secret(relations[rid], grant) for rid, grant in granted.items()}
         # The policy first: from this write on, every server refuses the users of relations
         # that are gone and closes each new chroot from its first znode.
@@ -184,12 +198,17 @@ class Provider:
             logger.info(
                 "relation %s: chroot %s for %s", grant.relation_id, grant.chroot, grant.app
             )
+        quota = (grant.max_znodes, grant.max_bytes)
+        if record is None or record.chroot != grant.chroot or quota != record.quota:
+            self.zookeeper().set_quota(grant.chroot, clients.quota_limits(*quota))
         self.records[grant.relation_id] = ClientRecord(
             app=grant.app,
             chroot=grant.chroot,
             perms=grant.perms,
             secret_id=secret.id,
             x509=grant.x509,
+            max_znodes=grant.max_znodes,
+            max_bytes=grant.max_bytes,
         )
         databag = relation.data[self.model.app]
         if databag.get("secret-user") != secret.id or databag.get("chroot") != grant.chroot:

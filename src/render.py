@@ -217,6 +217,8 @@ def jvm_flags(config: CharmConfig, layout: Layout) -> list[str]:
         "-XX:+ExitOnOutOfMemoryError",
         f"-Djava.security.auth.login.config={layout.jaas}",
         f"-Dzookeeper.superUser={SUPER_USER}",
+        # Hard quotas (the per-client limits the charm sets) refuse writes beyond them.
+        "-Dzookeeper.enforceQuota=true",
         f"-D{policy.PROPERTY}={policy.ZNODE}",
         log_flag,
         *layout.extra_jvm_flags,

@@ -116,6 +116,13 @@ class ClientRecord(_Databag):
     perms: str
     secret_id: str
     x509: str | None = None  # the certificate subject that owns the chroot too
+    # The hard quotas set on the chroot (0: none); None: none set yet (older records).
+    max_znodes: int | None = None
+    max_bytes: int | None = None
+
+    @property
+    def quota(self) -> tuple[int | None, int | None]:
+        return self.max_znodes, self.max_bytes
 
 
 @_stored

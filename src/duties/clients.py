@@ -47,6 +47,7 @@ def _serve(snap: Snapshot, io: Shells) -> Outcome:
         ),
         policy_digest=snap.cluster.policy_digest,
         tls_ca=tls_ca,
+        quotas=(snap.config.client_max_znodes, snap.config.client_max_bytes),
     )
     try:
         served = served_by.serve()

@@ -21,6 +21,8 @@ BOUNDS = [
     ("jvm-heap-mb", 128, 65536),
     ("autopurge-interval-hours", 1, 720),
     ("autopurge-snap-retain-count", 3, 100),
+    ("client-max-znodes", 0, 100_000_000),
+    ("client-max-bytes", 0, 1 << 40),
 ]
 INT_OPTIONS = [option for option, _, _ in BOUNDS]
 LEVELS_MESSAGE = "log-level must be one of DEBUG, INFO, WARN or ERROR"

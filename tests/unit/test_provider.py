@@ -53,6 +53,7 @@ class FakeZooKeeper(membership.FakeZooKeeper):
         self.calls: list[tuple] = []
         self.fail_on: set[str] = set()  # chroots whose ensure_chroot fails
         self.policy: str | None = None  # what the extension's policy znode holds
+        self.quotas: dict[str, str] = {}  # path -> its quota's limits (StatsTrack text)
         # Servers that do not let a user in yet (admin.refusing): user -> hosts.
         self.refusing_users: dict[str, list[str]] = {}
 
@@ -76,6 +77,14 @@ class FakeZooKeeper(membership.FakeZooKeeper):
         self.calls.append(("set_acls", path, list(acls)))
         assert path in self.znodes, f"ZooKeeper raises NoNodeError for {path}"
         self.znodes[path] = list(acls)
+
+    def set_quota(self, path, limits):
+        assert path in self.znodes, "ZooKeeper's quota needs the path to exist"
+        self.quotas[path] = limits
+
+    def quota_usage(self, path):
+        # What ZooKeeper counts: the znodes of the tree (no data in this stand-in).
+        return (len(self._tree(path)), 0) if path in self.quotas else None
 
     def write_policy(self, text):
         self.calls.append(("write_policy", text))
@@ -358,6 +367,8 @@ def test_the_leader_records_the_grant_for_every_unit(disk, zookeeper):
             "chroot": "/kafka",
             "perms": "cdr",
             "secret-id": user_secret(out, 5).id,
+            "max-znodes": 100000,
+            "max-bytes": 67108864,
         }
     }
     # The user goes to the servers through the policy znode, not through any unit's files.
