@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # the server extension in it (javac; extension/build.py).
 APT_PACKAGES := iproute2 debootstrap openjdk-17-jdk-headless
 
-.PHONY: test demo deps venv root lint unit live integration bench mutation clean
+.PHONY: test demo deps venv root lint unit promtool live integration bench mutation clean
 
 test: deps venv lint unit live
 
@@ -38,8 +38,12 @@ lint: venv
 	$(PY) tools/validate_yaml.py
 	$(PY) tools/check_rock_packages.py
 
-unit: venv
+# The alert-rule tests run promtool; fetched before them so they never skip.
+unit: venv promtool
 	$(PY) -m pytest tests/unit -q
+
+promtool:
+	$(PY) tools/promtool.py
 
 # The rock-like root is built (or found in .cache/) before the tests, so its cost and any
 # download error show on their own.
