@@ -27,8 +27,18 @@ _TOKEN = re.compile(
 KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
 # Aggregations may come before their by (...) clause, so no parenthesis follows the name.
 AGGREGATIONS = {
-    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values",
-    "bottomk", "topk", "quantile",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
 }
 LABEL_LISTS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
 

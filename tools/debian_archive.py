@@ -1,4 +1,4 @@
-"""A private apt directory for a Debian suite (trixie unless told), beside this machine's apt state.
+"""A private apt directory for a Debian suite (trixie unless told), beside the machine's own.
 
 The rock is built from Ubuntu 24.04 packages, which cannot be fetched here; Debian 13's are
 the nearest stand-ins. This keeps a suite's index in a cache directory of its own, so the
