@@ -15,6 +15,7 @@ _CODE = re.compile(r"`([^`]+)`")
 @dataclasses.dataclass(frozen=True)
 class Row:
     prometheus: tuple[str, ...]  # metric names as selectors use them
+    kind: str  # gauge, counter, summary..., as the table words it
     monitor: tuple[str, ...]  # keys of the admin server's `monitor`; may hold <sid>
     reported_by: str
 
@@ -31,7 +32,7 @@ def rows(doc: Path = DOC) -> list[Row]:
             raise ValueError(f"{doc.name}: a mapping row must have 5 cells and say where: {line}")
         # Labels are introduced as "(label `x`: ...)"; only what precedes them are metrics.
         metrics = _CODE.findall(cells[0].split("(label")[0])
-        found.append(Row(tuple(metrics), tuple(_CODE.findall(cells[2])), cells[3]))
+        found.append(Row(tuple(metrics), cells[1], tuple(_CODE.findall(cells[2])), cells[3]))
     return found
 
 
