@@ -72,9 +72,9 @@ bench: root
 # surviving mutant runs every unit test that reaches it, so many survivors make it slower:
 # 16 minutes with the 87 there were before their tests). Always a fresh run (a stale mutants/
 # could keep results from before a test changed); `$(VENV)/bin/mutmut run` alone resumes one.
-mutation: venv
+mutation: venv promtool
 	rm -rf mutants
-	$(VENV)/bin/mutmut run
+	PROMTOOL=$(CURDIR)/.cache/promtool/usr/bin/promtool $(VENV)/bin/mutmut run
 	$(PY) tools/mutation_report.py
 
 clean:

@@ -13,6 +13,7 @@ they are) and unpacked with `dpkg-deb -x`. Safe to run from several processes at
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,10 @@ BINARY = ROOT / "usr" / "bin" / "promtool"
 
 
 def ensure(root: Path = ROOT) -> Path:
+    # A copy of the tree (mutmut's mutants/) has no .cache: `make mutation` points here at
+    # the real one rather than fetching the package again.
+    if os.environ.get("PROMTOOL"):
+        return Path(os.environ["PROMTOOL"])
     binary = root / "usr" / "bin" / "promtool"
     if binary.exists():
         return binary
