@@ -1,4 +1,4 @@
-"""A private apt directory for a Debian suite (trixie unless told), beside the machine's own.
+"""A private apt directory for one Debian suite (trixie unless told), apart from the system's.
 
 The rock is built from Ubuntu 24.04 packages, which cannot be fetched here; Debian 13's are
 the nearest stand-ins. This keeps a suite's index in a cache directory of its own, so the
