@@ -29,7 +29,6 @@ from pathlib import Path
 
 SUITE = "trixie"
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE = REPO / ".cache" / f"apt-{SUITE}"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 SYSTEM_SOURCES = Path("/etc/apt/sources.list.d")
 FRESH_FOR = 24 * 3600
