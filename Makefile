@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # the server extension in it (javac; extension/build.py).
 APT_PACKAGES := iproute2 debootstrap openjdk-17-jdk-headless
 
-.PHONY: test demo deps venv root lint unit live integration bench mutation clean
+.PHONY: test demo deps venv root lint unit promtool live integration bench mutation clean
 
 test: deps venv lint unit live
 
@@ -38,8 +38,12 @@ lint: venv
 	$(PY) tools/validate_yaml.py
 	$(PY) tools/check_rock_packages.py
 
-unit: venv
+# The alert-rule tests run promtool; fetched before them so they never skip.
+unit: venv promtool
 	$(PY) -m pytest tests/unit -q
+
+promtool:
+	$(PY) tools/promtool.py
 
 # The rock-like root is built (or found in .cache/) before the tests, so its cost and any
 # download error show on their own.
@@ -68,9 +72,9 @@ bench: root
 # surviving mutant runs every unit test that reaches it, so many survivors make it slower:
 # 16 minutes with the 87 there were before their tests). Always a fresh run (a stale mutants/
 # could keep results from before a test changed); `$(VENV)/bin/mutmut run` alone resumes one.
-mutation: venv
+mutation: venv promtool
 	rm -rf mutants
-	$(VENV)/bin/mutmut run
+	PROMTOOL=$(CURDIR)/.cache/promtool/usr/bin/promtool $(VENV)/bin/mutmut run
 	$(PY) tools/mutation_report.py
 
 clean:

@@ -1,8 +1,9 @@
-"""A private apt directory for Debian 13 (trixie), beside this machine's own apt state.
+"""A private apt directory for one Debian suite (trixie unless told), apart from the system's.
 
 The rock is built from Ubuntu 24.04 packages, which cannot be fetched here; Debian 13's are
-the nearest stand-ins. This keeps trixie's index in a cache directory of its own, so the
-machine's suites, its installed-package state and its pins are never touched:
+the nearest stand-ins. This keeps a suite's index in a cache directory of its own, so the
+machine's suites, its installed-package state and its pins are never touched (tools such as
+promtool come from bookworm the same way: `download([...], dest, suite="bookworm")`):
 
     apt = ensure_index()             # apt-get update, at most once a day
     package_exists("python3-kazoo")
@@ -28,7 +29,6 @@ from pathlib import Path
 
 SUITE = "trixie"
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CACHE = REPO / ".cache" / "apt-trixie"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 SYSTEM_SOURCES = Path("/etc/apt/sources.list.d")
 FRESH_FOR = 24 * 3600
@@ -46,7 +46,7 @@ class AptDir:
         return [
             f"-oDir::Etc::sourcelist={self.sources_list}",
             "-oDir::Etc::sourceparts=/dev/null",
-            # The machine's pins name its own suites; they must not steer trixie's candidates.
+            # The machine's pins name its own suites; they must not steer this suite's candidates.
             "-oDir::Etc::preferences=/dev/null",
             "-oDir::Etc::preferencesparts=/dev/null",
             f"-oDir::State::Lists={self.root / 'lists'}",
@@ -93,14 +93,14 @@ def system_mirror(sources_dir: Path = SYSTEM_SOURCES) -> str:
     raise RuntimeError(f"no main Debian archive in {sources_dir}/*.sources")
 
 
-def ensure_index(cache: Path | None = None) -> AptDir:
-    apt = AptDir(Path(cache or DEFAULT_CACHE))
+def ensure_index(cache: Path | None = None, suite: str = SUITE) -> AptDir:
+    apt = AptDir(Path(cache or REPO / ".cache" / f"apt-{suite}"))
     (apt.root / "lists" / "partial").mkdir(parents=True, exist_ok=True)
     (apt.root / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
     (apt.root / "status").touch()
     mirror = system_mirror()
     sources = "".join(
-        f"{kind} [signed-by={KEYRING}] {mirror} {SUITE} main\n" for kind in ("deb", "deb-src")
+        f"{kind} [signed-by={KEYRING}] {mirror} {suite} main\n" for kind in ("deb", "deb-src")
     )
     stamp = apt.root / "updated"
     with open(apt.root / "lock", "w") as lock:
@@ -126,9 +126,11 @@ def package_exists(name: str, cache: Path | None = None) -> bool:
     return shown.startswith("Package:")
 
 
-def download(names: Iterable[str], dest: Path, cache: Path | None = None) -> list[Path]:
+def download(
+    names: Iterable[str], dest: Path, cache: Path | None = None, suite: str = SUITE
+) -> list[Path]:
     """Fetch binary packages (`name` or `name=version`) into dest; returns their paths."""
-    return _fetch(["download", *names], dest, cache)
+    return _fetch(["download", *names], dest, cache, suite)
 
 
 def download_source(name: str, dest: Path, cache: Path | None = None) -> list[Path]:
@@ -136,8 +138,8 @@ def download_source(name: str, dest: Path, cache: Path | None = None) -> list[Pa
     return _fetch(["source", "--download-only", name], dest, cache)
 
 
-def _fetch(args: list[str], dest: Path, cache: Path | None) -> list[Path]:
-    apt = ensure_index(cache)
+def _fetch(args: list[str], dest: Path, cache: Path | None, suite: str = SUITE) -> list[Path]:
+    apt = ensure_index(cache, suite)
     dest.mkdir(parents=True, exist_ok=True)
     # Lines of "'uri' filename size hash". apt leaves out files the directory already holds,
     # so ask from an empty one to learn every name.
