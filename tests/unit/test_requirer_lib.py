@@ -17,6 +17,7 @@ import pytest
 from kazoo.security import ACL, Id, Permissions
 from ops import testing
 
+import clients
 from charms.zookeeper_k8s.v0 import zookeeper as lib
 from tests.unit.test_protocol import (
     APP,
@@ -343,10 +344,16 @@ def test_url_asab_and_patroni_forms():
     }
 
 
-def test_acls_close_znodes_to_the_app_and_its_certificate():
-    assert INFO.acl() == [("sasl", "relation-7", "cdrw"), ("x509", "CN=kafka,O=acme", "cdrw")]
+def test_acls_close_znodes_to_the_app_however_it_logs_in():
+    digest = clients.digest_id("relation-7", 'p"w\\1')  # ZooKeeper's digest of user:password
+    assert INFO.acl() == [
+        ("sasl", "relation-7", "cdrw"),
+        ("digest", digest, "cdrw"),
+        ("x509", "CN=kafka,O=acme", "cdrw"),
+    ]
     rw = Permissions.READ | Permissions.WRITE
     assert INFO.kazoo_acls("rw") == [
         ACL(rw, Id("sasl", "relation-7")),
+        ACL(rw, Id("digest", digest)),
         ACL(rw, Id("x509", "CN=kafka,O=acme")),
     ]

@@ -36,6 +36,7 @@ chroot without a password, when its `tls-client-auth` is `want` or `need`.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
@@ -147,10 +148,17 @@ class ZooKeeperInfo:
         return {"namespace": f"{self.chroot}/service", "zookeeper": zookeeper}
 
     def acl(self, perms: str = "cdrw") -> list[tuple[str, str, str]]:
-        """(scheme, id, permissions) entries that give znodes to this app alone: its user
-        by SASL and, if granted, its certificate. zookeeper-k8s closes every znode in the
-        chroot to the app anyway; these say the same to any provider."""
-        entries = [("sasl", self.username, perms)]
+        """(scheme, id, permissions) entries that give znodes to this app alone, whichever
+        way it logs in: its user by SASL and by digest and, if granted, its certificate.
+        zookeeper-k8s closes every znode in the chroot to the app anyway (an entry naming
+        one of the app's identities is kept as given, so all of them are named here)."""
+        digest = base64.b64encode(
+            hashlib.sha1(f"{self.username}:{self.password}".encode()).digest()  # noqa: S324
+        ).decode()
+        entries = [
+            ("sasl", self.username, perms),
+            ("digest", f"{self.username}:{digest}", perms),
+        ]
         if self.x509_subject:
             entries.append(("x509", self.x509_subject, perms))
         return entries
