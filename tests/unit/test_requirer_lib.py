@@ -47,7 +47,7 @@ class LibCharm(ops.CharmBase):
 
 
 class ReadOnlyCharm(LibCharm):
-    OPTIONS = {"roles": "r", "x509_subject": "CN=kafka,O=acme"}
+    OPTIONS = {"roles": "r", "x509_subject": "CN=kafka,O=acme", "quota_znodes": 50}
 
 
 def asks(charm_type=LibCharm, leader=True) -> dict[str, str]:
@@ -119,6 +119,8 @@ def test_roles_and_a_certificate_subject_are_asked_for_when_given():
     request = asks(ReadOnlyCharm)
     assert request["extra-user-roles"] == "r"
     assert request["x509-subject"] == "CN=kafka,O=acme"
+    assert request["quota-znodes"] == "50"
+    assert "quota-bytes" not in request
 
 
 def test_a_non_leader_writes_nothing():

@@ -29,7 +29,8 @@ Events (each a RelationEvent on the zookeeper relation):
 revisions), so what it returns after a scale is the current set of servers.
 
 Optional: `roles` narrows the permissions asked for the chroot (ACL letters from `cdrw`);
-`x509_subject` names the subject of the client's own certificate (RFC 4514, e.g.
+`quota_znodes` / `quota_bytes` ask for lower quotas than the provider's; `x509_subject`
+names the subject of the client's own certificate (RFC 4514, e.g.
 `CN=myapp,O=myorg`): zookeeper-k8s then lets sessions presenting that certificate own the
 chroot without a password, when its `tls-client-auth` is `want` or `need`.
 """
@@ -214,12 +215,15 @@ class ZooKeeperRequirer(ops.Object):
         relation_name: str = DEFAULT_RELATION,
         roles: str | None = None,
         x509_subject: str | None = None,
+        quota_znodes: int | None = None,
+        quota_bytes: int | None = None,
     ):
         super().__init__(charm, relation_name)
         if not chroot.startswith("/") or chroot.rstrip("/") == "":
             raise ValueError(f"chroot must be an absolute path such as /myapp, not {chroot!r}")
         self.charm, self.relation_name = charm, relation_name
         self.chroot, self.roles, self.x509_subject = chroot.rstrip("/"), roles, x509_subject
+        self.quotas = {"quota-znodes": quota_znodes, "quota-bytes": quota_bytes}
         # What each relation last reported, as hashes (never a password): relation id -> key
         # -> digest.
         self._seen.set_default(relations={})
@@ -244,6 +248,7 @@ class ZooKeeperRequirer(ops.Object):
             data["extra-user-roles"] = self.roles
         if self.x509_subject:
             data["x509-subject"] = self.x509_subject
+        data |= {key: str(value) for key, value in self.quotas.items() if value}
         return data
 
     def _ask(self, event: ops.EventBase) -> None:
