@@ -1,10 +1,11 @@
 """Client applications on Juju: two apps related to zookeeper-k8s, each shut in its chroot.
 
 The client apps are two deployments of the test requirer charm in tests/integration/requirer
-(a data_interfaces v0 requirer, like Kafka's charm): it asks for /app-<its name> and hands
-the credentials it received to the test through its get-credentials action. The test logs
-in with them over the digest scheme and over SASL: both work as soon as the relation is
-answered (the charm publishes them once every server accepts the user), with no restart.
+(built on the requirer library in lib/, which speaks data_interfaces v0 as Kafka's charm
+does): it asks for /app-<its name> and hands the credentials it received to the test
+through its get-credentials action. The test logs in with them over the digest scheme and
+over SASL: both work as soon as the relation is answered (the charm publishes them once
+every server accepts the user), with no restart.
 
 The DNS names in `endpoints` and `uris` resolve only inside the cluster: the test connects
 through the pods' IPs, with the chroot it was given. Runs in its own model (pytest-operator
@@ -14,6 +15,7 @@ makes one per module); see test_charm.py for what the integration tests need.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +49,18 @@ from tests.integration.helpers import (
 
 # Built with ops_test.build_charm; absolute, so the tests may run from any directory.
 REQUIRER = Path(__file__).resolve().parent / "requirer"
+LIBRARY = Path(__file__).resolve().parents[2] / "lib"
+
+
+def requirer_tree(workdir: Path) -> Path:
+    """The requirer charm with this repository's requirer library in its lib/, as a client
+    charm author has it after `charmcraft fetch-lib` (the library is not on Charmhub yet)."""
+    tree = workdir / "requirer"
+    shutil.copytree(REQUIRER, tree)
+    shutil.copytree(LIBRARY, tree / "lib")
+    return tree
+
+
 APP_A, APP_B = "requirer-a", "requirer-b"
 # What each asks for: the requirer charm's default, /app-<application name>.
 CHROOTS = {APP_A: f"/app-{APP_A}", APP_B: f"/app-{APP_B}"}
@@ -118,7 +132,7 @@ def not_denied(zk: KazooClient, chroot: str) -> list[str]:
 async def test_deploy_zookeeper_and_relate_two_client_apps(
     ops_test: OpsTest, charm, zookeeper_image
 ):
-    requirer = await ops_test.build_charm(REQUIRER)
+    requirer = await ops_test.build_charm(requirer_tree(ops_test.tmp_path))
     await deploy_zookeeper(ops_test, charm, zookeeper_image)
     for app in (APP_A, APP_B):
         await ops_test.model.deploy(requirer, application_name=app, num_units=1)

@@ -252,6 +252,12 @@ class ZooKeeperRequirer(ops.Object):
         return data
 
     def _ask(self, event: ops.EventBase) -> None:
+        self.ask()
+
+    def ask(self) -> None:
+        """Write the request on every relation (the leader only; the library does it on
+        relation-created, leader-elected and upgrade-charm): call it after changing what
+        to ask for, e.g. a chroot taken from config."""
         if not self.charm.unit.is_leader():
             return
         for relation in self.charm.model.relations[self.relation_name]:
