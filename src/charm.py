@@ -9,6 +9,7 @@ import os
 import ops
 
 import certificates
+import cos
 import provider
 import status
 import tls
@@ -37,7 +38,9 @@ class ZooKeeperCharm(ops.CharmBase):
         )
         self.workload = Workload(self.unit.get_container(CONTAINER), self.layout)
         shells = Shells(self.model, identity, self.workload, self.kubernetes)
-        if certificates.needed(os.environ.get("JUJU_DISPATCH_PATH", "")):
+        dispatch = os.environ.get("JUJU_DISPATCH_PATH", "")
+        shells.cos = cos.Hook.of(dispatch, self.meta.name)
+        if certificates.needed(dispatch):
             # Its handlers run first (observed first): a certificate it finds in this hook
             # is there for the reconcile that follows.
             shells.certificates = self._certificates(identity)
@@ -66,6 +69,15 @@ class ZooKeeperCharm(ops.CharmBase):
             on[certificates.RELATION].relation_created,
             on[certificates.RELATION].relation_changed,
             on[certificates.RELATION].relation_broken,
+            # What COS reads is written in its relations' hooks (cos.py).
+            on[cos.METRICS].relation_created,
+            on[cos.METRICS].relation_joined,
+            on[cos.DASHBOARDS].relation_created,
+            on[cos.LOGGING].relation_created,
+            on[cos.LOGGING].relation_joined,
+            on[cos.LOGGING].relation_changed,
+            on[cos.LOGGING].relation_departed,
+            on[cos.LOGGING].relation_broken,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(on.update_status, self._on_update_status)

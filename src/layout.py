@@ -118,6 +118,11 @@ class Layout:
     def truststore(self) -> PurePosixPath:
         return self.tls_dir / "truststore.pem"
 
+    def metrics_host(self, address: str) -> str:
+        """Where the Prometheus endpoint listens: on the pod's own address, which is what
+        Prometheus scrapes (the unit's address on loopback layouts)."""
+        return address if self.per_unit_bind else "0.0.0.0"
+
     def local_host(self, address: str) -> str:
         """Where the charm reaches its own server (client port, admin server)."""
         return address if self.per_unit_bind else LOOPBACK

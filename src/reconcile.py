@@ -25,9 +25,10 @@ from duties import (
     system_users,
     tls,
 )
+from duties import cos as observability
 from duties import upgrade as upgrading
 from shells import Shells
-from snapshot import Snapshot, gather, internal_secret, passwords
+from snapshot import Snapshot, gather, internal_secret, observe, passwords
 from state import INTERNAL_SECRET_LABEL, ClusterAppData, InternalSecret
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class Reconciler:
     def run(self, secret: InternalSecret | None = None) -> None:
         """Reconcile; `secret`: the internal secret's content if this hook changed it."""
         try:
+            if self.io.cos is not None:
+                observability.run(observe(self.model, self.io.unit, self.io.cos), self.io)
             for _ in range(MAX_PASSES):
                 self.held, self.blocked = [], []
                 if self.model.unit.is_leader():

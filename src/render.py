@@ -93,8 +93,14 @@ def zoo_cfg(
         "quorum.auth.server.saslLoginContext": "QuorumServer",
     }
     if layout.prometheus_metrics:
-        settings["metricsProvider.className"] = PROMETHEUS_PROVIDER
-        settings["metricsProvider.httpPort"] = METRICS_PORT
+        # ZooKeeper hands every metricsProvider.* key, prefix cut, to the provider
+        # (QuorumPeerConfig); the provider's defaults are host 0.0.0.0, port 7000, JVM on.
+        settings |= {
+            "metricsProvider.className": PROMETHEUS_PROVIDER,
+            "metricsProvider.httpHost": layout.metrics_host(address),
+            "metricsProvider.httpPort": METRICS_PORT,
+            "metricsProvider.exportJvmInfo": "true",
+        }
     settings |= tls_settings(config, layout, address, tls)
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 

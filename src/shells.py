@@ -12,6 +12,7 @@ import ops
 
 import admin
 from certificates import Certificates
+from cos import Hook
 from ensemble import EnsembleConfig
 from snapshot import Identity, Snapshot
 from state import INTERNAL_SECRET_LABEL, PEER, ClusterAppData, ClusterUnitData, InternalSecret
@@ -36,6 +37,8 @@ class Shells:
         self._admin: admin.Admin | None = None
         # The certificates requirer, in the hooks that attach it (certificates.py).
         self.certificates: Certificates | None = None
+        # What this hook does on the COS relations, in the hooks that do (cos.py).
+        self.cos: Hook | None = None
         self._tls_reach: admin.Reach | None = None
         self._tls_dir: tempfile.TemporaryDirectory | None = None
 
@@ -139,6 +142,15 @@ class Shells:
         if peers is not None and peers.load(ClusterUnitData, self.model.unit) != me:
             peers.data[self.model.unit].update(me.databag())
 
+    def relations(self, endpoint: str) -> list[ops.Relation]:
+        return list(self.model.relations[endpoint])
+
+    def update_unit_data(self, relation: ops.Relation, data: dict[str, str]) -> None:
+        _update(relation.data[self.model.unit], data)
+
+    def update_app_data(self, relation: ops.Relation, data: dict[str, str]) -> None:
+        _update(relation.data[self.model.app], data)
+
     def store_secret(
         self, content: InternalSecret, cluster: ClusterAppData
     ) -> tuple[InternalSecret, ClusterAppData]:
@@ -156,3 +168,10 @@ class Shells:
 
     def pod_name(self, ordinal: int) -> str:
         return f"{self.unit.app}-{ordinal}"
+
+
+def _update(bag: ops.RelationDataContent, data: dict[str, str]) -> None:
+    # Each key written is a relation-set, and a changed bag wakes the other side.
+    changed = {key: value for key, value in data.items() if bag.get(key) != value}
+    if changed:
+        bag.update(changed)

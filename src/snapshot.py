@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import ops
 
 import clients
+import cos
 import render
 import rolling
 import rotation
@@ -191,4 +192,28 @@ def gather(
         and (
             model.get_relation(RELATION) is not None if certificates_hook else cluster.tls_related
         ),
+    )
+
+
+def observe(model: ops.Model, identity: Identity, hook: cos.Hook) -> cos.Inputs:
+    """The COS duty's inputs. Read whatever ZooKeeper's own state is: Prometheus, Grafana
+    and Loki may be related before the ensemble exists, and these hooks are the only ones
+    that look at them."""
+    loki: dict[str, str] = {}
+    if hook.forward:
+        for relation in model.relations[cos.LOGGING]:
+            loki |= cos.loki_endpoints({u.name: relation.data[u] for u in relation.units})
+    topology = cos.Topology(
+        model=model.name,
+        model_uuid=model.uuid,
+        application=model.app.name,
+        unit=model.unit.name,
+        charm_name=hook.charm_name,
+    )
+    return cos.Inputs(
+        hook=hook,
+        leader=model.unit.is_leader(),
+        topology=topology,
+        address=identity.address,
+        loki=loki,
     )

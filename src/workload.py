@@ -7,6 +7,7 @@ import time
 
 import ops
 
+from cos import LOG_LAYER
 from layout import Layout
 from render import SERVICE
 
@@ -76,6 +77,13 @@ class Workload:
             return False
         self.container.add_layer(label, layer, combine=True)
         return True
+
+    def log_targets(self) -> dict[str, dict]:
+        return self.container.get_plan().to_dict().get("log-targets", {})
+
+    def add_log_targets(self, targets: dict[str, dict]) -> None:
+        """Pebble applies log targets as soon as the plan has them: nothing restarts."""
+        self.container.add_layer(LOG_LAYER, {"log-targets": targets}, combine=True)
 
     def replan(self) -> None:
         self.container.replan()

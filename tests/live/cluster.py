@@ -52,6 +52,8 @@ from tests.live.juju import (
 REPO = Path(__file__).resolve().parents[2]
 APP = "zookeeper-k8s"
 MODEL = "live"
+# Juju gives a model one UUID for its life (COS labels everything with it).
+MODEL_UUID = "0b7a2f4e-5c1d-4e8a-9f36-2d4c6b8e1a57"
 
 # Keys Juju itself puts in every unit databag (what ops.testing adds by default).
 JUJU_KEYS = {"egress-subnets": "", "ingress-address": "", "private-address": ""}
@@ -65,7 +67,10 @@ TEST_JVM_FLAGS = (
 LIVE_DIFFERENCES = {
     "ZooKeeper 3.9.3 (Debian 13) instead of the rock's 3.9.4": "the newest 3.9 reachable here",
     "Debian 13 packages instead of Ubuntu 24.04's": "Ubuntu's archive is not reachable",
-    "no Prometheus metrics provider": "Debian's ZooKeeper build lacks its classes",
+    "no Prometheus metrics provider (Layout.prometheus_metrics off)": "Debian's ZooKeeper "
+    "build lacks its classes, and no Debian suite (bookworm, trixie, sid: 2026-12-01) packages "
+    "the Prometheus Java simpleclient they are built on",
+    "Pebble keeps log targets in the plan and forwards nothing": "no Loki here",
     "test JVM flags (TEST_JVM_FLAGS)": "start in seconds on two cores; no fsync",
     "names resolve through /etc/hosts, not CoreDNS": "no Kubernetes DNS here",
     "hooks run one at a time in one process": "ops.testing; overlap is modelled by each "
@@ -216,6 +221,28 @@ class ClientRelation:
 
 
 @dataclasses.dataclass
+class LoggingRelation:
+    """`juju integrate zookeeper-k8s loki`: each Loki unit's push URL in its unit data
+    (loki_push_api). Nothing receives the logs: the stand-in Pebble keeps log targets in
+    the plan, as Pebble does, and forwards nothing."""
+
+    id: int
+    urls: dict[int, str]  # Loki unit number -> its push URL
+    app: str = "loki"
+    broken_on: set[int] = dataclasses.field(default_factory=set)
+    # The Loki units each of our units no longer lists (from its relation-departed on).
+    departed: dict[int, set[int]] = dataclasses.field(default_factory=dict)
+
+    def units_data(self, ordinal: int) -> dict[int, dict[str, str]]:
+        gone = self.departed.get(ordinal, set())
+        return {
+            n: {"endpoint": json.dumps({"url": url})}
+            for n, url in self.urls.items()
+            if n not in gone
+        }
+
+
+@dataclasses.dataclass
 class CertificatesRelation:
     """`juju integrate zookeeper-k8s self-signed-certificates`: the provider's one unit signs
     every unit's request with the test's CA (tls-certificates v4, its app databag)."""
@@ -268,6 +295,8 @@ class Snapshot:
     clients: tuple[tuple[int, str, dict, dict], ...]
     # The certificates relation: (id, provider app, provider's databag, this unit's own).
     certificates: tuple[int, str, dict, dict] | None = None
+    # The logging relation: (id, Loki app, each Loki unit's data).
+    logging: tuple[int, str, dict[int, dict]] | None = None
 
 
 class Cluster:
@@ -295,6 +324,7 @@ class Cluster:
         self.restart_timeout = restart_timeout
         self.clients: dict[int, ClientRelation] = {}
         self.certificates: CertificatesRelation | None = None
+        self.logging: LoggingRelation | None = None
         # Called after every hook (a client app that follows its relation data).
         self.after_hook: list[Callable[[], None]] = []
         self.action_results: dict | None = None
@@ -378,6 +408,9 @@ class Cluster:
             certificates=None
             if (c := self.certificates) is None or unit.ordinal in c.broken_on
             else (c.id, c.app, dict(c.provider_data), dict(c.requests.get(unit.ordinal, {}))),
+            logging=None
+            if (g := self.logging) is None or unit.ordinal in g.broken_on
+            else (g.id, g.app, g.units_data(unit.ordinal)),
         )
 
     def _unit_data(self, ordinal: int) -> dict[str, str]:
@@ -425,6 +458,16 @@ class Cluster:
                     },
                 )
             )
+        if seen.logging is not None:
+            relation_id, app, units_data = seen.logging
+            relations.add(
+                testing.Relation(
+                    "logging",
+                    id=relation_id,
+                    remote_app_name=app,
+                    remote_units_data=units_data,
+                )
+            )
         # Pebble is live, not a snapshot: the plan and service states as they are now.
         container = testing.Container(
             "zookeeper",
@@ -449,7 +492,7 @@ class Cluster:
             storages={testing.Storage("data", index=0)},
             secrets=set(self.secrets) | set(unit.secrets),
             planned_units=planned if self.planned is None else self.planned,
-            model=testing.Model(name=MODEL),
+            model=testing.Model(name=MODEL, uuid=MODEL_UUID),
         )
 
     def _check_infos(self, unit: Unit) -> frozenset[testing.CheckInfo]:
@@ -514,6 +557,14 @@ class Cluster:
                 unit.peers.add(hook.remote)
             elif hook.event == "relation_departed":
                 unit.peers.discard(hook.remote)
+        logging = self.logging
+        if (
+            logging is not None
+            and hook.relation_id == logging.id
+            and hook.event == "relation_departed"
+            and hook.remote is not None
+        ):
+            logging.departed.setdefault(unit.ordinal, set()).add(hook.remote)
         return self._snapshot(unit)
 
     def _finish(self, hook: Hook, seen: Snapshot, **kwargs) -> testing.State:
@@ -537,6 +588,8 @@ class Cluster:
                 self.clients[hook.relation_id].broken_on.add(unit.ordinal)
             elif self.certificates is not None and hook.relation_id == self.certificates.id:
                 self.certificates.broken_on.add(unit.ordinal)
+            elif self.logging is not None and hook.relation_id == self.logging.id:
+                self.logging.broken_on.add(unit.ordinal)
         self._publish(unit, out, hook)
         return out
 
@@ -624,6 +677,44 @@ class Cluster:
             )
         self.drain()
         self.certificates = None
+        self.settle()
+
+    def relate_logging(self, urls: dict[int, str], relation_id: int = 81) -> LoggingRelation:
+        """`juju integrate zookeeper-k8s loki`, Loki's units having written their URLs:
+        relation-created, then each Loki unit's relation-joined and -changed, on every unit."""
+        self.logging = LoggingRelation(relation_id, dict(urls))
+        for ordinal in sorted(self.units):
+            self.juju.add([Hook(ordinal, "relation_created", relation_id=relation_id)])
+            for remote in sorted(urls):
+                self.juju.add(
+                    [
+                        Hook(ordinal, "relation_joined", remote=remote, relation_id=relation_id),
+                        Hook(ordinal, "relation_changed", remote=remote, relation_id=relation_id),
+                    ]
+                )
+        self.drain()
+        return self.logging
+
+    def unrelate_logging(self) -> None:
+        """`juju remove-relation`: relation-departed for each Loki unit, then
+        relation-broken, on every unit; then the relation is gone."""
+        relation = self.logging
+        for ordinal in sorted(self.units):
+            for remote in sorted(relation.urls):
+                self.juju.add(
+                    [
+                        Hook(
+                            ordinal,
+                            "relation_departed",
+                            remote=remote,
+                            departing=remote,
+                            relation_id=relation.id,
+                        )
+                    ]
+                )
+            self.juju.add([Hook(ordinal, "relation_broken", relation_id=relation.id)])
+        self.drain()
+        self.logging = None
         self.settle()
 
     def _changed(self, source: int) -> None:

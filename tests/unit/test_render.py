@@ -128,6 +128,14 @@ def test_zoo_cfg_exposes_prometheus_metrics_on_k8s():
         "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
     )
     assert cfg["metricsProvider.httpPort"] == "7000"
+    # On every pod address (Prometheus scrapes the pod's), with the JVM's own metrics.
+    assert cfg["metricsProvider.httpHost"] == "0.0.0.0"
+    assert cfg["metricsProvider.exportJvmInfo"] == "true"
+
+
+def test_zoo_cfg_on_a_layout_that_binds_per_unit_serves_metrics_on_the_units_address():
+    cfg = zoo_cfg(dataclasses.replace(K8S, per_unit_bind=True))
+    assert cfg["metricsProvider.httpHost"] == ADDRESS
 
 
 def test_zoo_cfg_without_prometheus_classes_names_no_provider():
