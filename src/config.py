@@ -28,6 +28,14 @@ class ClientAuth(enum.StrEnum):
     NEED = "need"
 
 
+class ExposeExternal(enum.StrEnum):
+    """How clients outside Kubernetes reach the ensemble (exposure.py)."""
+
+    FALSE = "false"  # inside the cluster only, through the pods' own names
+    NODEPORT = "nodeport"
+    LOADBALANCER = "loadbalancer"
+
+
 # The protocols a JDK 17+ server can speak; ZooKeeper 3.9.2+ enables only TLSv1.3 by default.
 TLS_PROTOCOLS = ("TLSv1.3", "TLSv1.2")
 
@@ -58,6 +66,7 @@ class CharmConfig:
     tls_protocols: str = "TLSv1.3,TLSv1.2"
     tls_client_auth: ClientAuth = ClientAuth.NONE
     tls_sans_ip: bool = False
+    expose_external: ExposeExternal = ExposeExternal.FALSE
 
     @property
     def tls_protocol_list(self) -> list[str]:
@@ -138,6 +147,14 @@ def _client_auth(value: object) -> object:
         raise _Bad(f" must be one of {', '.join(ClientAuth)}") from None
 
 
+def _expose_external(value: object) -> object:
+    try:
+        return ExposeExternal(value)
+    except ValueError:
+        *first, last = ExposeExternal
+        raise _Bad(f" must be one of {', '.join(first)} or {last}") from None
+
+
 # Juju gives a secret's URI as secret:<id> or, qualified by model, secret://<uuid>/<id>.
 _SECRET_URI = re.compile(r"secret:(//[0-9a-f-]+/)?[a-z0-9]+")
 
@@ -167,6 +184,7 @@ _CHECKS: dict[str, tuple[Callable[..., object], ...]] = {
     "tls_protocols": (_tls_protocols,),
     "tls_client_auth": (_client_auth,),
     "tls_sans_ip": (_boolean,),
+    "expose_external": (_expose_external,),
 }
 
 

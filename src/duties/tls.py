@@ -7,7 +7,7 @@ import logging
 
 import tls
 import tlsplan
-from duties import NOTHING, Outcome
+from duties import Outcome
 from shells import Shells
 from snapshot import Snapshot
 from state import TLSPhase
@@ -24,6 +24,7 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
     relation goes: switching TLS off takes three rolling restarts that still need them.
     """
     workload, layout, me = io.workload, snap.unit.layout, snap.me
+    requested = _requested(snap, io)
     ca, trusted = me.tls_ca, None
     material = io.certificates.material() if io.certificates is not None else None
     if material is not None:
@@ -35,21 +36,35 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
                 [material.ca, *snap.cluster.tls_cas],
             )
         except tls.TLSError as exc:
-            return Outcome(blocked=f"the certificates relation's certificate is unusable: {exc}")
+            return Outcome(
+                me=requested, blocked=f"the certificates relation's certificate is unusable: {exc}"
+            )
         if workload.read(layout.keystore) != built.keystore:
             logger.info("writing this unit's TLS key store")
             workload.write(layout.keystore, built.keystore, secret=True)
         ca, trusted = material.ca, built.truststore
     if ca is None:
-        return NOTHING
+        return Outcome(me=requested)
     if trusted is None:
         try:
             trusted = tls.truststore([ca, *snap.cluster.tls_cas])
         except tls.TLSError as exc:
-            return Outcome(blocked=f"the CAs to trust are unusable: {exc}")
+            return Outcome(me=requested, blocked=f"the CAs to trust are unusable: {exc}")
     if workload.read(layout.truststore) != trusted:
         workload.write(layout.truststore, trusted, secret=True)
-    return Outcome(me=me.model_copy(update={"tls_ca": ca})) if ca != me.tls_ca else NOTHING
+    if ca != me.tls_ca:
+        return Outcome(me=(requested or me).model_copy(update={"tls_ca": ca}))
+    return Outcome(me=requested)
+
+
+def _requested(snap: Snapshot, io: Shells):
+    """This unit's report with the external names its certificate request now carries,
+    if they changed (None if not): the request is sent in this hook."""
+    certs = io.certificates
+    if certs is None or certs.external == snap.me.external_sans:
+        return None
+    certs.sync()
+    return snap.me.model_copy(update={"external_sans": certs.external})
 
 
 def switch(snap: Snapshot, io: Shells) -> Outcome:

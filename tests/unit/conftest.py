@@ -7,6 +7,7 @@ from ops import testing
 
 import admin
 from charm import ZooKeeperCharm
+from tests.kubeapi import KubeAPI
 from layout import ADMIN_PORT, K8S
 from state import INTERNAL_SECRET_LABEL, InternalSecret
 
@@ -183,3 +184,25 @@ def zookeeper_rewrite(zoo_cfg: str, dynamic_file: str) -> str:
         kept.append(line)
     body = "".join(f"{line}\n" for line in sorted(kept))
     return f"#Sat Nov 21 23:59:59 UTC 2026\n{body}dynamicConfigFile={dynamic_file}\n"
+
+
+@pytest.fixture(autouse=True)
+def kube_api(monkeypatch):
+    """The Kubernetes API every unit test's charm talks to, through lightkube's own Client
+    with only its transport and credentials replaced (tests/kubeapi.py)."""
+    import lightkube
+    from lightkube.config.kubeconfig import KubeConfig
+
+    from tests.kubeapi import CONFIG
+
+    api = KubeAPI()
+    real = lightkube.Client
+
+    class Client(real):
+        def __init__(self, *args, **kwargs):
+            api.clients += 1
+            kwargs["config"] = KubeConfig.from_dict(CONFIG)
+            super().__init__(*args, transport=api.transport, **kwargs)
+
+    monkeypatch.setattr(lightkube, "Client", Client)
+    return api

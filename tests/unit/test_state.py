@@ -39,6 +39,10 @@ APP_DEFAULT = {
     "rotation": "null",
     "upgrade-from-revision": "null",
     "upgrade-partition": "null",
+    "k8s-applied": "null",
+    "k8s-forbidden": "null",
+    "external-hosts": "{}",
+    "external-ports": "{}",
 }
 APP_FULL = {
     "bootstrap-members": "[0, 1, 2]",
@@ -59,6 +63,10 @@ APP_FULL = {
     "rotation": '"switch-learners"',
     "upgrade-from-revision": '"zk-abc"',
     "upgrade-partition": "2",
+    "k8s-applied": '"f1"',
+    "k8s-forbidden": '"f2"',
+    "external-hosts": '{"0": "10.0.0.1", "1": "10.0.0.2"}',
+    "external-ports": '{"2181": 30001}',
 }
 UNIT_DEFAULT = {
     "failed-config": "null",
@@ -72,6 +80,7 @@ UNIT_DEFAULT = {
     "running-tls": "null",
     "state": '"waiting"',
     "tls-ca": "null",
+    "external-sans": "[]",
 }
 UNIT_FULL = {
     "failed-config": '"c0"',
@@ -85,6 +94,7 @@ UNIT_FULL = {
     "running-tls": '"unified"',
     "restarting-tls": '"quorum"',
     "tls-ca": '"CA1"',
+    "external-sans": '["10.0.0.1"]',
 }
 
 FULL = ClusterAppData(
@@ -107,6 +117,10 @@ FULL = ClusterAppData(
     tls=TLSPhase.QUORUM,
     tls_cas=["CA1", "CA2"],
     tls_related=True,
+    k8s_applied="f1",
+    k8s_forbidden="f2",
+    external_hosts={0: "10.0.0.1", 1: "10.0.0.2"},
+    external_ports={2181: 30001},
 )
 UNIT = ClusterUnitData(
     state=MemberState.STARTED,
@@ -120,6 +134,7 @@ UNIT = ClusterUnitData(
     running_tls=TLSPhase.UNIFIED,
     restarting_tls=TLSPhase.QUORUM,
     tls_ca="CA1",
+    external_sans=["10.0.0.1"],
 )
 
 
