@@ -7,9 +7,9 @@ from ops import testing
 
 import admin
 from charm import ZooKeeperCharm
-from tests.kubeapi import KubeAPI
 from layout import ADMIN_PORT, K8S
 from state import INTERNAL_SECRET_LABEL, InternalSecret
+from tests.kubeapi import KubeAPI
 
 # Any mtime the charm's own writes cannot produce: files aged to this and still carrying it
 # afterwards were not rewritten (no sleeps needed to tell writes apart).
