@@ -127,6 +127,14 @@ class KubeAPI:
     def transport(self) -> httpx2.MockTransport:
         return httpx2.MockTransport(self._handle)
 
+    def client(self):
+        """A lightkube client of this API, as the charm's in-cluster one would be."""
+        from lightkube import Client
+        from lightkube.config.kubeconfig import KubeConfig
+
+        self.clients += 1
+        return Client(config=KubeConfig.from_dict(CONFIG), transport=self.transport)
+
     def _handle(self, request: httpx2.Request) -> httpx2.Response:
         body = json.loads(request.content) if request.content else None
         query = {k: v[0] for k, v in parse_qs(request.url.query.decode()).items()}
