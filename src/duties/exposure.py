@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 import exposure
+import status
 from config import ExposeExternal
 from duties import NOTHING, Outcome
 from ensemble import EnsembleConfig
@@ -21,13 +22,6 @@ from shells import Shells
 from snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
-
-
-def trust_message(app: str) -> str:
-    return (
-        "Kubernetes refused the charm's PodDisruptionBudget and client Service: "
-        f"run `juju trust {app} --scope=cluster`"
-    )
 
 
 def run(snap: Snapshot, io: Shells) -> Outcome:
@@ -44,7 +38,7 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
     )
     fingerprint = want.fingerprint
     if cluster.k8s_forbidden == fingerprint and snap.periodic:
-        return Outcome(blocked=trust_message(unit.app))
+        return Outcome(blocked=status.trust_needed(unit.app))
     ordinals = sorted(snap.views)
     apply = fingerprint != cluster.k8s_applied
     known = exposure.complete(cluster, ordinals, want)
@@ -67,7 +61,7 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
             return Outcome(held=f"waiting for Kubernetes: {exc}")
         logger.warning("%s", exc)
         refused = cluster.model_copy(update={"k8s_forbidden": fingerprint})
-        return Outcome(cluster=refused, blocked=trust_message(unit.app))
+        return Outcome(cluster=refused, blocked=status.trust_needed(unit.app))
     cluster = cluster.model_copy(
         update={
             "k8s_applied": fingerprint,
@@ -78,10 +72,7 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
     )
     held = None
     if not exposure.complete(cluster, ordinals, want):
-        held = (
-            f"expose-external={want.mode}: waiting for Kubernetes to give every unit an "
-            "address (clients are told the pods' own until then)"
-        )
+        held = status.waiting_for_external(want.mode)
     return Outcome(cluster=cluster, held=held)
 
 
