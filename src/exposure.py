@@ -147,14 +147,25 @@ def endpoints(cluster: ClusterAppData, internal: list[str], port: int) -> tuple[
     external = cluster.external_ports.get(port)
     if external is None or not cluster.external_hosts:
         return internal, port
-    return sorted(set(cluster.external_hosts.values()), key=_host_order), external
+    hosts = sorted(set(cluster.external_hosts.values()), key=_host_order)
+    return [_connectable(h) for h in hosts], external
 
 
 def _host_order(host: str) -> tuple:
+    """IPv4 addresses first, in numeric order, then IPv6, then names."""
     try:
-        return (0, ipaddress.ip_address(host))
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return (1, host)
+        return (2, 0, host)
+    return (0 if address.version == 4 else 1, int(address), host)
+
+
+def _connectable(host: str) -> str:
+    """As a ZooKeeper connect string needs it: an IPv6 address in brackets."""
+    try:
+        return f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        return host
 
 
 def sans(cluster: ClusterAppData, ordinal: int) -> tuple[list[str], list[str]]:

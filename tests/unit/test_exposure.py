@@ -545,3 +545,13 @@ def test_a_node_is_told_by_its_external_address_first():
     )
     assert exposure.node_address([("Hostname", "n1"), ("InternalIP", "10.0.0.1")]) == "10.0.0.1"
     assert exposure.node_address([]) is None
+
+
+def test_clients_are_told_ipv6_nodes_in_brackets_after_the_ipv4_ones():
+    cluster = ClusterAppData(
+        external_hosts={0: "fd00::2", 1: "10.0.0.10", 2: "10.0.0.9", 3: "node.example"},
+        external_ports={2181: 30001},
+    )
+    hosts, port = exposure.endpoints(cluster, [], 2181)
+    assert (hosts, port) == (["10.0.0.9", "10.0.0.10", "[fd00::2]", "node.example"], 30001)
+    assert exposure.sans(cluster, 0) == ([], ["fd00::2"])
