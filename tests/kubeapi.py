@@ -63,6 +63,7 @@ class KubeAPI:
         self.requests: list[Request] = []
         self.clients = 0  # lightkube clients made over this API
         self.forbidden = False  # no `juju trust`: every request is refused
+        self.down = False  # the API server does not answer at all
         self.balancer: dict | None = None  # what a cloud load balancer reports, once ready
         self._uids = itertools.count(1)
         self._node_ports = itertools.count(30001)
@@ -140,6 +141,8 @@ class KubeAPI:
         query = {k: v[0] for k, v in parse_qs(request.url.query.decode()).items()}
         path = request.url.path
         self.requests.append(Request(request.method, path, query, body))
+        if self.down:
+            raise httpx2.ConnectError("connection refused", request=request)
         if self.forbidden:
             return _status(403, "Forbidden", f"{path} is forbidden: the app is not trusted")
         collection, namespace, name = _parse(path)

@@ -418,6 +418,19 @@ def test_without_trust_a_hook_other_than_update_status_asks_once_more(disk, kube
     assert out.unit_status == testing.BlockedStatus(TRUST)
 
 
+def test_an_api_server_that_does_not_answer_holds_the_leader_until_it_does(disk, kube_api):
+    kube_api.down = True
+    held = hook(zk_state(disk))
+    assert held.unit_status.name == "waiting"
+    assert held.unit_status.message.startswith("waiting for Kubernetes: cannot read StatefulSet")
+    assert app_data(held).get("k8s-applied") is None
+
+    kube_api.down = False
+    out = hook(held, "update_status")  # not a refusal: the timer tries again
+    assert applied(kube_api) == [(PDB_PATH, the_pdb(kube_api))]
+    assert out.unit_status.name == "active"
+
+
 # -- one client a hook -------------------------------------------------------------------
 
 
