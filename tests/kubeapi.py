@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 import json
 from urllib.parse import parse_qs
 
@@ -65,8 +64,8 @@ class KubeAPI:
         self.forbidden = False  # no `juju trust`: every request is refused
         self.down = False  # the API server does not answer at all
         self.balancer: dict | None = None  # what a cloud load balancer reports, once ready
-        self._uids = itertools.count(1)
-        self._node_ports = itertools.count(30001)
+        self._uids = 0
+        self._node_ports = 30000
         self._store(
             "statefulsets",
             {
@@ -176,7 +175,7 @@ class KubeAPI:
         current = self.objects.get(key)
         merged = _merge(copy.deepcopy(current) if current else {}, body)
         if current is None:
-            merged["metadata"]["uid"] = f"uid-{next(self._uids)}"
+            merged["metadata"]["uid"] = self._uid()
         if merged["kind"] == "Service":
             self._allocate(merged, current)
         self.objects[key] = merged
@@ -189,14 +188,22 @@ class KubeAPI:
         }
         if service["spec"].get("type") in ("NodePort", "LoadBalancer"):
             for port in service["spec"]["ports"]:
-                port["nodePort"] = kept.get(port["port"]) or next(self._node_ports)
+                port["nodePort"] = kept.get(port["port"]) or self._node_port()
         if service["spec"].get("type") == "LoadBalancer" and self.balancer:
             service["status"] = {"loadBalancer": {"ingress": [self.balancer]}}
+
+    def _uid(self) -> str:
+        self._uids += 1
+        return f"uid-{self._uids}"
+
+    def _node_port(self) -> int:
+        self._node_ports += 1
+        return self._node_ports
 
     def _store(self, collection: str, obj: dict) -> dict:
         kind, prefix, _ = COLLECTIONS[collection]
         obj = {"apiVersion": _api_version(prefix), "kind": kind, **obj}
-        obj["metadata"].setdefault("uid", f"uid-{next(self._uids)}")
+        obj["metadata"].setdefault("uid", self._uid())
         self.objects[(collection, obj["metadata"]["name"])] = obj
         return obj
 
@@ -240,3 +247,19 @@ def _status(code: int, reason: str, message: str) -> httpx2.Response:
         "code": code,
     }
     return httpx2.Response(code, json=body)
+
+
+@dataclasses.dataclass
+class CharmKubernetes:
+    """A charm class's `kubernetes()` over this API: the charm's own lightkube shell with a
+    client of the stand-in. A descriptor, not a closure, so that a charm class made with it
+    pickles (the benches hand live units' charms to child processes)."""
+
+    api: KubeAPI
+
+    def __get__(self, charm, owner=None):
+        if charm is None:
+            return self
+        import k8s
+
+        return lambda: k8s.Kubernetes(charm.app.name, client=self.api.client())

@@ -33,12 +33,11 @@ import yaml
 from ops import pebble, testing
 
 import admin
-import k8s
 from charm import ZooKeeperCharm
 from layout import K8S, Layout
 from render import CHECK, NOTICE_KEY, NOTIFY_POLL_SECONDS, NOTIFY_SERVICE, SERVICE
 from state import PEER
-from tests.kubeapi import KubeAPI
+from tests.kubeapi import CharmKubernetes, KubeAPI
 from tests.live import network, pebbled, rootfs
 from tests.live.juju import (
     PEER_RELATION_ID,
@@ -363,15 +362,10 @@ class Cluster:
         self.kube.objects.pop(("pods", f"{APP}-{ordinal}"), None)
 
     def _charm_for(self, layout: Layout) -> type[ZooKeeperCharm]:
-        api = self.kube
-
-        def kubernetes(charm):
-            return k8s.Kubernetes(charm.app.name, client=api.client())
-
         attributes = {
             "layout": layout,
             "restart_timeout": self.restart_timeout,
-            "kubernetes": kubernetes,
+            "kubernetes": CharmKubernetes(self.kube),
         }
         return type("LiveCharm", (ZooKeeperCharm,), attributes)
 
