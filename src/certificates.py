@@ -38,9 +38,18 @@ class Material:
 
 
 class Certificates:
-    def __init__(self, charm: ops.CharmBase, common_name: str, dns: list[str], ips: list[str]):
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        common_name: str,
+        dns: list[str],
+        ips: list[str],
+        external: list[str] | None = None,
+    ):
         from charmlibs.interfaces import tls_certificates as lib
 
+        # Of the names asked for, those `expose-external` adds (exposure.sans).
+        self.external = sorted(external or [])
         self.request = lib.CertificateRequestAttributes(
             common_name=common_name[:64], sans_dns=frozenset(dns), sans_ip=frozenset(ips)
         )
@@ -51,6 +60,11 @@ class Certificates:
             mode=lib.Mode.UNIT,
             refresh_events=[charm.on.config_changed, charm.on.upgrade_charm],
         )
+
+    def sync(self) -> None:
+        """Ask for a certificate for the current names in a hook the library does not
+        handle itself (the names changed because the leader recorded new addresses)."""
+        self.requirer.sync()
 
     def material(self) -> Material | None:
         """This unit's certificate for the names it asks for now, if one was issued."""

@@ -10,6 +10,7 @@ import ops
 
 import certificates
 import cos
+import exposure
 import provider
 import status
 import tls
@@ -19,7 +20,7 @@ from layout import K8S, Layout
 from reconcile import Reconciler
 from shells import Shells
 from snapshot import Identity
-from state import CONTAINER, PEER
+from state import CONTAINER, PEER, ClusterAppData, ClusterUnitData
 from workload import Workload
 
 logger = logging.getLogger(__name__)
@@ -40,10 +41,11 @@ class ZooKeeperCharm(ops.CharmBase):
         shells = Shells(self.model, identity, self.workload, self.kubernetes)
         dispatch = os.environ.get("JUJU_DISPATCH_PATH", "")
         shells.cos = cos.Hook.of(dispatch, self.meta.name)
-        if certificates.needed(dispatch):
+        external_dns, external_ips, moved = self._external_sans(identity.ordinal)
+        if certificates.needed(dispatch) or moved:
             # Its handlers run first (observed first): a certificate it finds in this hook
             # is there for the reconcile that follows.
-            shells.certificates = self._certificates(identity)
+            shells.certificates = self._certificates(identity, external_dns, external_ips)
         self.reconciler = Reconciler(self.model, shells, self.restart_timeout)
         self.actions = actions = Actions(self, self.reconciler)
         on = self.on
@@ -97,14 +99,33 @@ class ZooKeeperCharm(ops.CharmBase):
         framework.observe(on.pre_upgrade_check_action, actions.pre_upgrade_check)
         framework.observe(on.list_clients_action, actions.list_clients)
 
-    def _certificates(self, identity: Identity) -> certificates.Certificates:
+    def _certificates(
+        self, identity: Identity, external_dns: list[str], external_ips: list[str]
+    ) -> certificates.Certificates:
         ips = []
         if self.config.get("tls-sans-ip") is True:
             binding = self.model.get_binding(PEER)
             if binding is not None and binding.network.ingress_address is not None:
                 ips.append(str(binding.network.ingress_address))
         names = tls.sans(identity.layout, identity.app, identity.model, identity.ordinal)
-        return certificates.Certificates(self, names[0].split(".")[0], names, ips)
+        return certificates.Certificates(
+            self,
+            names[0].split(".")[0],
+            list(dict.fromkeys(names + external_dns)),
+            list(dict.fromkeys(ips + external_ips)),
+            external=external_dns + external_ips,
+        )
+
+    def _external_sans(self, ordinal: int) -> tuple[list[str], list[str], bool]:
+        """The names and addresses `expose-external` adds to this unit's certificate (the
+        leader records them), and whether they differ from those this unit last asked for:
+        then this hook asks again, whatever hook it is."""
+        peers = self.model.get_relation(PEER)
+        if peers is None:
+            return [], [], False
+        dns, ips = exposure.sans(peers.load(ClusterAppData, self.app), ordinal)
+        asked = peers.load(ClusterUnitData, self.unit).external_sans
+        return dns, ips, sorted(dns + ips) != asked
 
     def kubernetes(self):
         """The lightkube shell (a method, so that tests can hand in a fake)."""
@@ -118,7 +139,7 @@ class ZooKeeperCharm(ops.CharmBase):
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
         """The periodic look: converge if something drifted; log a server in trouble (a
         healthy one is in the status already, and every log line is a hook tool call)."""
-        self.reconciler.run()
+        self.reconciler.run(periodic=True)
         health = self.reconciler.io.health
         if not health.serving or health.outstanding_requests >= status.BUSY_OUTSTANDING_REQUESTS:
             logger.warning(

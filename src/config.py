@@ -28,6 +28,14 @@ class ClientAuth(enum.StrEnum):
     NEED = "need"
 
 
+class ExposeExternal(enum.StrEnum):
+    """How clients outside Kubernetes reach the ensemble (exposure.py)."""
+
+    FALSE = "false"  # inside the cluster only, through the pods' own names
+    NODEPORT = "nodeport"
+    LOADBALANCER = "loadbalancer"
+
+
 # The protocols a JDK 17+ server can speak; ZooKeeper 3.9.2+ enables only TLSv1.3 by default.
 TLS_PROTOCOLS = ("TLSv1.3", "TLSv1.2")
 
@@ -60,6 +68,7 @@ class CharmConfig:
     tls_sans_ip: bool = False
     client_max_znodes: int = 100000
     client_max_bytes: int = 67108864
+    expose_external: ExposeExternal = ExposeExternal.FALSE
 
     @property
     def tls_protocol_list(self) -> list[str]:
@@ -140,6 +149,14 @@ def _client_auth(value: object) -> object:
         raise _Bad(f" must be one of {', '.join(ClientAuth)}") from None
 
 
+def _expose_external(value: object) -> object:
+    try:
+        return ExposeExternal(value)
+    except ValueError:
+        *first, last = ExposeExternal
+        raise _Bad(f" must be one of {', '.join(first)} or {last}") from None
+
+
 # Juju gives a secret's URI as secret:<id> or, qualified by model, secret://<uuid>/<id>.
 _SECRET_URI = re.compile(r"secret:(//[0-9a-f-]+/)?[a-z0-9]+")
 
@@ -171,6 +188,7 @@ _CHECKS: dict[str, tuple[Callable[..., object], ...]] = {
     "tls_sans_ip": (_boolean,),
     "client_max_znodes": (_whole, 0, 100_000_000),
     "client_max_bytes": (_whole, 0, 1 << 40),
+    "expose_external": (_expose_external,),
 }
 
 

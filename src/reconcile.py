@@ -18,6 +18,7 @@ from duties import (
     Outcome,
     bootstrap,
     clients,
+    exposure,
     membership,
     roll,
     rotation,
@@ -49,6 +50,7 @@ class Reconciler:
         self.io = io
         self.restart_timeout = restart_timeout
         self._snapshot: Snapshot | ops.StatusBase | None = None
+        self.periodic = False  # this hook is update-status
         self.held: list[str] = []  # why something waits, in the order duties said so
         self.blocked: list[str] = []  # user errors found this pass
 
@@ -72,10 +74,14 @@ class Reconciler:
         if secret is not None and isinstance(snap, Snapshot):
             # What this hook stored: Juju may show a secret's new revision only after the hook.
             snap = snap.but(secret=secret)
+        if self.periodic and isinstance(snap, Snapshot):
+            snap = snap.but(periodic=True)
         return snap
 
-    def run(self, secret: InternalSecret | None = None) -> None:
-        """Reconcile; `secret`: the internal secret's content if this hook changed it."""
+    def run(self, secret: InternalSecret | None = None, periodic: bool = False) -> None:
+        """Reconcile; `secret`: the internal secret's content if this hook changed it;
+        `periodic`: the hook is update-status."""
+        self.periodic = self.periodic or periodic
         try:
             if self.io.cos is not None:
                 observability.run(observe(self.model, self.io.unit, self.io.cos), self.io)
@@ -109,6 +115,8 @@ class Reconciler:
             rotation.run,
             system_users.run,
             upgrading.run,
+            # Before clients: they are told the addresses it records.
+            exposure.run,
             clients.run,
         ]
 

@@ -65,6 +65,8 @@ class Snapshot:
     others: Mapping[int, ClusterUnitData] = dataclasses.field(default_factory=dict)
     # Whether a certificates relation exists (leader only): TLS is to be on.
     tls_wanted: bool = False
+    # The hook is update-status: only what cannot wait is done.
+    periodic: bool = False
 
     def but(self, **changes) -> Snapshot:
         return dataclasses.replace(self, **changes)

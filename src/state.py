@@ -170,6 +170,16 @@ class ClusterAppData(_Databag):
     # The CAs (tls.fingerprint) every member with a certificate trusts: a member serves a
     # certificate from a new CA only once it is listed here.
     tls_trusted: list[str] = []
+    # Fingerprint of the Kubernetes objects the leader last applied (exposure.py): a hook
+    # that wants the same ones asks Kubernetes nothing.
+    k8s_applied: str | None = None
+    # The fingerprint Kubernetes refused (no `juju trust`): update-status does not ask
+    # again; any other hook does (`juju trust` itself runs config-changed).
+    k8s_forbidden: str | None = None
+    # Where clients outside Kubernetes reach each unit (ordinal: node or load balancer
+    # address), and the Service's port for each client port; empty while not exposed.
+    external_hosts: dict[int, str] = {}
+    external_ports: dict[int, int] = {}
 
     def __post_init__(self) -> None:
         # Read back from JSON, the phase is its value and the clients are keyed by text.
@@ -183,6 +193,10 @@ class ClusterAppData(_Databag):
             for rid, record in self.clients.items()
         }
         object.__setattr__(self, "clients", clients)
+        hosts = {int(o): str(h) for o, h in self.external_hosts.items()}
+        object.__setattr__(self, "external_hosts", hosts)
+        ports = {int(p): int(e) for p, e in self.external_ports.items()}
+        object.__setattr__(self, "external_ports", ports)
 
 
 @_stored
@@ -218,6 +232,8 @@ class ClusterUnitData(_Databag):
     # trusts that CA, and the CAs this unit's trust store holds (tls.fingerprint).
     tls_ca_next: str | None = None
     tls_trusts: list[str] = []
+    # The external addresses (exposure.py) this unit last asked its certificate to carry.
+    external_sans: list[str] = []
 
     def __post_init__(self) -> None:
         # Read back from JSON, the state is its value, and a whole second an int: kept a

@@ -15,6 +15,22 @@ BUSY_OUTSTANDING_REQUESTS = 1000
 WAITING_FOR_CERTIFICATE = "waiting for this unit's certificate from the certificates relation"
 
 
+def trust_needed(app: str) -> str:
+    """Kubernetes refused the leader (HTTP 403): the app's service account may not manage
+    the objects the charm keeps beside Juju's; `juju trust` gives it the rights."""
+    return (
+        "Kubernetes refused the charm's PodDisruptionBudget and client Service: "
+        f"run `juju trust {app} --scope=cluster`"
+    )
+
+
+def waiting_for_external(mode: str) -> str:
+    return (
+        f"expose-external={mode}: waiting for Kubernetes to give every unit an address "
+        "(clients are told the pods' own until then)"
+    )
+
+
 def found(
     snap: Snapshot | ops.StatusBase, held: list[str], blocked: list[str]
 ) -> list[ops.StatusBase]:

@@ -7,6 +7,7 @@ import dataclasses
 
 import admin
 import clients
+import exposure
 import provider
 import tls
 import tlsplan
@@ -33,12 +34,16 @@ def run(snap: Snapshot, io: Shells) -> Outcome:
 def _serve(snap: Snapshot, io: Shells) -> Outcome:
     hosts = snap.voter_addresses
     tls_ca = _tls_ca(snap)
+    # Told the Service's address while exposed; asked about users on each member itself.
+    told, port = exposure.endpoints(
+        snap.cluster, hosts, SECURE_CLIENT_PORT if tls_ca else CLIENT_PORT
+    )
     served_by = provider.Provider(
         io.model,
         snap.cluster.clients,
         reserved=snap.open_chroots,  # only a valid option reserves paths
-        addresses=hosts,
-        port=SECURE_CLIENT_PORT if tls_ca else CLIENT_PORT,
+        addresses=told,
+        port=port,
         version=io.health.version or "unknown",
         zookeeper=lambda: io.zookeeper(snap),
         delete_data=snap.config.delete_client_data,

@@ -28,6 +28,8 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
     switching TLS off takes three rolling restarts that still need them.
     """
     workload, layout, me = io.workload, snap.unit.layout, snap.me
+    requested = _requested(snap, io)
+    me = requested or me
     ca, held_back, revoked = me.tls_ca, me.tls_ca_next, me.tls_revoked
     material = io.certificates.material() if io.certificates is not None else None
     if material is not None:
@@ -52,7 +54,9 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
                 _trusted(ca_now, held_back, snap),
             )
         except tls.TLSError as exc:
-            return Outcome(blocked=f"the certificates relation's certificate is unusable: {exc}")
+            return Outcome(
+                me=requested, blocked=f"the certificates relation's certificate is unusable: {exc}"
+            )
         if held_back is None:
             keystore, ca = built.keystore, material.ca
         elif workload.read(layout.keystore_next) != built.keystore:
@@ -67,17 +71,18 @@ def stores(snap: Snapshot, io: Shells) -> Outcome:
         workload.write(layout.keystore, keystore, secret=True)
     held = REVOKED if revoked else None
     if ca is None:
-        return _reported(me, held, tls_revoked=revoked)
+        return _reported(me, held, requested is not None, tls_revoked=revoked)
     cas = _trusted(ca, held_back, snap)
     try:
         trusted = tls.truststore(cas)
     except tls.TLSError as exc:
-        return Outcome(blocked=f"the CAs to trust are unusable: {exc}")
+        return Outcome(me=requested, blocked=f"the CAs to trust are unusable: {exc}")
     if workload.read(layout.truststore) != trusted:
         workload.write(layout.truststore, trusted, secret=True)
     return _reported(
         me,
         held,
+        requested is not None,
         tls_ca=ca,
         tls_ca_next=held_back,
         tls_revoked=revoked,
@@ -91,10 +96,21 @@ def _trusted(ca: str | None, held_back: str | None, snap: Snapshot) -> list[str]
     return [c for c in (ca, held_back) if c] + snap.cluster.tls_cas
 
 
-def _reported(me, held: str | None, **report) -> Outcome:
-    if all(getattr(me, key) == value for key, value in report.items()):
+def _reported(me, held: str | None, changed: bool, **report) -> Outcome:
+    """`me` with `report`, if that or anything before (`changed`) differs from peer data."""
+    if not changed and all(getattr(me, key) == value for key, value in report.items()):
         return Outcome(held=held)
     return Outcome(me=me.model_copy(update=report), held=held)
+
+
+def _requested(snap: Snapshot, io: Shells):
+    """This unit's report with the external names its certificate request now carries,
+    if they changed (None if not): the request is sent in this hook."""
+    certs = io.certificates
+    if certs is None or certs.external == snap.me.external_sans:
+        return None
+    certs.sync()
+    return snap.me.model_copy(update={"external_sans": certs.external})
 
 
 def switch(snap: Snapshot, io: Shells) -> Outcome:

@@ -37,6 +37,7 @@ from charm import ZooKeeperCharm
 from layout import K8S, Layout
 from render import CHECK, NOTICE_KEY, NOTIFY_POLL_SECONDS, NOTIFY_SERVICE, SERVICE
 from state import PEER
+from tests.kubeapi import CharmKubernetes, KubeAPI
 from tests.live import network, pebbled, rootfs
 from tests.live.juju import (
     PEER_RELATION_ID,
@@ -75,6 +76,9 @@ LIVE_DIFFERENCES = {
     "names resolve through /etc/hosts, not CoreDNS": "no Kubernetes DNS here",
     "hooks run one at a time in one process": "ops.testing; overlap is modelled by each "
     "hook seeing relation data as of its start",
+    "the Kubernetes API is a stand-in (tests/kubeapi.py) behind lightkube's real client": (
+        "no Kubernetes here; it keeps the StatefulSet, pods and what the charm applies"
+    ),
 }
 # A hook that keeps failing is retried (Juju backs off up to 5 minutes); past this the run
 # is stuck and the test says which hook.
@@ -325,6 +329,8 @@ class Cluster:
         self.clients: dict[int, ClientRelation] = {}
         self.certificates: CertificatesRelation | None = None
         self.logging: LoggingRelation | None = None
+        # The API server the leader applies its PodDisruptionBudget (and Service) to.
+        self.kube = KubeAPI(namespace=MODEL, app=APP, units=0)
         # Called after every hook (a client app that follows its relation data).
         self.after_hook: list[Callable[[], None]] = []
         self.action_results: dict | None = None
@@ -363,6 +369,8 @@ class Cluster:
         storage.mkdir(parents=True, exist_ok=True)
         netns = network.add_unit(ordinal)
         network.publish(pod_name(ordinal), network.unit_address(ordinal))
+        self.kube.add_node(f"node-{ordinal}", network.unit_address(ordinal))
+        self.kube.schedule(APP, ordinal, f"node-{ordinal}")
         layout = live_layout()
         unit = Unit(ordinal, storage, netns, layout, self._charm_for(layout))
         unit.charm_bin = pebbled.make_charm_bin(self.workdir / f"pod-{ordinal}-charm-bin")
@@ -381,9 +389,14 @@ class Cluster:
             self.pebble.forget_checks(unit)
         network.publish(pod_name(ordinal), None)
         network.remove_unit(ordinal)
+        self.kube.objects.pop(("pods", f"{APP}-{ordinal}"), None)
 
     def _charm_for(self, layout: Layout) -> type[ZooKeeperCharm]:
-        attributes = {"layout": layout, "restart_timeout": self.restart_timeout}
+        attributes = {
+            "layout": layout,
+            "restart_timeout": self.restart_timeout,
+            "kubernetes": CharmKubernetes(self.kube),
+        }
         return type("LiveCharm", (ZooKeeperCharm,), attributes)
 
     def change_layout(self, ordinal: int, **changes) -> None:

@@ -82,6 +82,14 @@ def test_three_units_start_at_once_and_form_one_ensemble(cluster):
     ]
     # The Pebble health check passes on a serving member.
     assert cluster.check(0).returncode == 0
+    # The leader's disruption budget, applied once through one client; nothing exposed.
+    budget = cluster.kube.get("poddisruptionbudgets", "zookeeper-k8s")
+    assert budget["spec"] == {
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "zookeeper-k8s"}},
+    }
+    assert len(cluster.kube.sent("apply")) == 1
+    assert cluster.kube.get("services", "zookeeper-k8s-external") is None
 
 
 def test_one_unit_alone_serves(cluster):

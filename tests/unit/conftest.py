@@ -9,6 +9,7 @@ import admin
 from charm import ZooKeeperCharm
 from layout import ADMIN_PORT, K8S
 from state import INTERNAL_SECRET_LABEL, InternalSecret
+from tests.kubeapi import KubeAPI
 
 # Any mtime the charm's own writes cannot produce: files aged to this and still carrying it
 # afterwards were not rewritten (no sleeps needed to tell writes apart).
@@ -196,3 +197,25 @@ def zookeeper_rewrite(zoo_cfg: str, dynamic_file: str) -> str:
         kept.append(line)
     body = "".join(f"{line}\n" for line in sorted(kept))
     return f"#Sat Nov 21 23:59:59 UTC 2026\n{body}dynamicConfigFile={dynamic_file}\n"
+
+
+@pytest.fixture(autouse=True)
+def kube_api(monkeypatch):
+    """The Kubernetes API every unit test's charm talks to, through lightkube's own Client
+    with only its transport and credentials replaced (tests/kubeapi.py)."""
+    import lightkube
+    from lightkube.config.kubeconfig import KubeConfig
+
+    from tests.kubeapi import CONFIG
+
+    api = KubeAPI()
+    real = lightkube.Client
+
+    class Client(real):
+        def __init__(self, *args, **kwargs):
+            api.clients += 1
+            kwargs["config"] = KubeConfig.from_dict(CONFIG)
+            super().__init__(*args, transport=api.transport, **kwargs)
+
+    monkeypatch.setattr(lightkube, "Client", Client)
+    return api

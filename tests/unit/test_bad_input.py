@@ -22,6 +22,7 @@ from tests.unit.test_charm import (
     workload,
 )
 
+EXPOSE = "expose-external must be one of false, nodeport or loadbalancer"
 CONFIG = [
     ("tick-time", 99, "tick-time must be between 100 and 60000"),
     ("tick-time", 60001, "tick-time must be between 100 and 60000"),
@@ -37,6 +38,9 @@ CONFIG = [
     ("log-level", "TRACE", "log-level must be one of DEBUG, INFO, WARN or ERROR"),
     ("log-level", "", "log-level must be one of DEBUG, INFO, WARN or ERROR"),
     ("log-level", "INFO" * 4096, "log-level must be one of DEBUG, INFO, WARN or ERROR"),
+    ("expose-external", "yes", "expose-external must be one of false, nodeport or loadbalancer"),
+    ("expose-external", "NodePort", EXPOSE),
+    ("expose-external", "", EXPOSE),
 ]
 # A system-users value that is no secret ID never reaches the charm: Juju refuses it (the
 # model's own check is in test_config).

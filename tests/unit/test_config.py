@@ -49,6 +49,7 @@ def test_model_and_config_yaml_name_the_same_options():
         "tls-protocols",
         "tls-client-auth",
         "tls-sans-ip",
+        "expose-external",
     } == set(CONFIG_YAML)
 
 

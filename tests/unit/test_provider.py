@@ -442,7 +442,7 @@ def test_an_unreachable_zookeeper_holds_the_root_closing_until_a_later_hook(disk
     held = run(without_root_closed(zk_state(disk)), event="update_status")
     assert held.unit_status.name == "waiting"
     assert held.unit_status.message.startswith("closing the root znode waits for ZooKeeper")
-    assert "root-closed" not in held.get_relation(PEER_ID).local_app_data
+    assert not json.loads(held.get_relation(PEER_ID).local_app_data.get("root-closed", "false"))
 
     zookeeper.fail = False  # the way out: any later hook, once ZooKeeper answers
     out = run(held, event="update_status")
@@ -456,7 +456,7 @@ def test_a_leader_whose_server_does_not_serve_yet_leaves_the_root_for_later(
     admin_server.health = admin.NOT_RUNNING
     out = run(without_root_closed(zk_state(disk)), event="update_status")
     assert zookeeper.sessions == 0
-    assert "root-closed" not in out.get_relation(PEER_ID).local_app_data
+    assert not json.loads(out.get_relation(PEER_ID).local_app_data.get("root-closed", "false"))
 
 
 def test_zookeeper_gets_the_chroot_with_the_clients_acls_after_the_root_is_locked(disk, zookeeper):

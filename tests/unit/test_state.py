@@ -41,6 +41,10 @@ APP_DEFAULT = {
     "rotation": "null",
     "upgrade-from-revision": "null",
     "upgrade-partition": "null",
+    "k8s-applied": "null",
+    "k8s-forbidden": "null",
+    "external-hosts": "{}",
+    "external-ports": "{}",
 }
 APP_FULL = {
     "bootstrap-members": "[0, 1, 2]",
@@ -63,6 +67,10 @@ APP_FULL = {
     "rotation": '"switch-learners"',
     "upgrade-from-revision": '"zk-abc"',
     "upgrade-partition": "2",
+    "k8s-applied": '"f1"',
+    "k8s-forbidden": '"f2"',
+    "external-hosts": '{"0": "10.0.0.1", "1": "10.0.0.2"}',
+    "external-ports": '{"2181": 30001}',
 }
 UNIT_DEFAULT = {
     "failed-config": "null",
@@ -79,6 +87,7 @@ UNIT_DEFAULT = {
     "tls-revoked": "false",
     "tls-ca-next": "null",
     "tls-trusts": "[]",
+    "external-sans": "[]",
 }
 UNIT_FULL = {
     "failed-config": '"c0"',
@@ -95,6 +104,7 @@ UNIT_FULL = {
     "tls-revoked": "true",
     "tls-ca-next": '"CA2"',
     "tls-trusts": '["f1", "f2"]',
+    "external-sans": '["10.0.0.1"]',
 }
 
 FULL = ClusterAppData(
@@ -119,6 +129,10 @@ FULL = ClusterAppData(
     tls_trusted=["f1"],
     secret_generation="4",
     tls_related=True,
+    k8s_applied="f1",
+    k8s_forbidden="f2",
+    external_hosts={0: "10.0.0.1", 1: "10.0.0.2"},
+    external_ports={2181: 30001},
 )
 UNIT = ClusterUnitData(
     state=MemberState.STARTED,
@@ -135,6 +149,7 @@ UNIT = ClusterUnitData(
     tls_revoked=True,
     tls_ca_next="CA2",
     tls_trusts=["f1", "f2"],
+    external_sans=["10.0.0.1"],
 )
 
 

@@ -6,12 +6,17 @@ import pytest
 from ops import testing
 
 import admin
+import exposure
 import k8s
 from charm import ZooKeeperCharm
+from config import ExposeExternal
+from state import TLSPhase
 from tests.unit.test_charm import APP, MODEL, member_line, peers
 from tests.unit.test_membership import FakeZooKeeper, cluster_state
 
 SERVING = json.dumps("serving")
+# The disruption budget applied long ago: these tests are about the upgrade's own calls.
+SETTLED = exposure.wanted(APP, MODEL, ExposeExternal.FALSE, TLSPhase.OFF, False).fingerprint
 
 
 class FakeKube:
@@ -148,6 +153,7 @@ def upgrading(disk, partition, revision="rev1"):
         **relation.local_app_data,
         "upgrade-partition": json.dumps(partition),
         "upgrade-from-revision": json.dumps(revision),
+        "k8s-applied": json.dumps(SETTLED),
     }
     import dataclasses
 
