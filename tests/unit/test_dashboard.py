@@ -94,7 +94,7 @@ def test_the_panels_cover_what_an_operator_watches(dashboard):
     ):
         assert topic in titles
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    assert rows == ["Ensemble", "Requests", "Data", "Sync and disk", "JVM"]
+    assert rows == ["Ensemble", "Requests", "Data", "Sync and disk", "JVM", "Clients"]
 
 
 def grafana_to_promql(expr: str) -> str:

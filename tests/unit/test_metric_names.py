@@ -40,6 +40,8 @@ def test_the_mapping_holds_only_metrics_that_are_read():
 
 def monitor_names_for(prometheus: str, kind: str) -> set[str]:
     """What the default provider calls a Prometheus-provider name (docs/metrics.md's rules)."""
+    if kind == "gauge set":
+        return {f"<namespace>_{prometheus}"}  # each entry as <key>_<name>
     if not kind.startswith("summary"):
         return {prometheus}  # gauges and counters keep their names
     for suffix, prefix in (("_sum", "sum"), ("_count", "cnt")):
@@ -64,4 +66,6 @@ def test_each_row_names_one_metric_under_both_providers():
 def test_the_placeholder_for_a_learner_id_is_spelled_one_way():
     for row in metrics_mapping.rows():
         for key in row.monitor:
-            assert re.fullmatch(r"[a-z0-9_]+|[a-z0-9]+_<sid>_[a-z0-9_]+", key), key
+            assert re.fullmatch(
+                r"[a-z0-9_]+|[a-z0-9]+_<sid>_[a-z0-9_]+|<namespace>_[a-z0-9_]+", key
+            ), key
