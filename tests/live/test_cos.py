@@ -7,6 +7,7 @@ metrics settings are state-tested (tests/unit/test_cos.py).
 """
 
 from cos import LOG_LAYER
+from tests import log_targets
 from tests.live.cluster import APP, MODEL, MODEL_UUID
 
 LOKI = {
@@ -21,16 +22,7 @@ def targets(unit) -> dict:
 
 
 def forwarded_to(unit) -> dict[str, str]:
-    """Where the pod's Pebble sends logs: targets whose services, read left to right, leave
-    some (Pebble's layer specification)."""
-    sent = {}
-    for name, target in targets(unit).items():
-        services: list[str] = []
-        for service in target.get("services", []):
-            services = [] if service == "-all" else [*services, service]
-        if services:
-            sent[name] = target["location"]
-    return sent
+    return log_targets.forwarded(targets(unit))
 
 
 def test_logs_go_to_every_loki_unit_and_stop_when_the_relation_goes(cluster):

@@ -262,18 +262,25 @@ def test_a_new_ca_is_rolled_in_without_splitting_the_quorum(cluster: Cluster, tm
     assert all(h.voters == 3 for h in cluster.wait_serving().values())
 
 
-def test_with_client_auth_need_only_clients_with_a_certificate_from_the_ca_connect(
-    related, tmp_path
-):
-    cluster, follower = related
+def with_client_auth(cluster: Cluster, value: str) -> CA:
+    """TLS on from a new CA, then `juju config zookeeper-k8s tls-client-auth=<value>`
+    rolled out; the CA."""
     ca = CA()
     tls_on(cluster, ca)
-    cluster.config["tls-client-auth"] = "need"
+    cluster.config["tls-client-auth"] = value
     for ordinal in sorted(cluster.units):
         cluster.juju.add([Hook(ordinal, "config_changed")])
     cluster.drain()
     cluster.wait_serving()
     cluster.settle()
+    return ca
+
+
+def test_with_client_auth_need_only_clients_with_a_certificate_from_the_ca_connect(
+    related, tmp_path
+):
+    cluster, follower = related
+    ca = with_client_auth(cluster, "need")
     assert all(u.status.name == "active" for u in cluster.units.values())
     answer = cluster.credentials(RELATION)
     hosts = answer["endpoints"] + "/follower"
@@ -295,14 +302,8 @@ def test_under_client_auth_the_certificate_an_app_names_opens_its_chroot_and_no_
     related, tmp_path
 ):
     cluster, follower = related
-    ca = CA()
-    tls_on(cluster, ca)
     # want: the app beside it keeps logging in by password over TLS without a certificate.
-    cluster.config["tls-client-auth"] = "want"
-    for ordinal in sorted(cluster.units):
-        cluster.juju.add([Hook(ordinal, "config_changed")])
-    cluster.drain()
-    cluster.settle()
+    ca = with_client_auth(cluster, "want")
     # The app names its certificate's subject as Python prints it; the server's x509
     # provider (Java's X500Principal) must derive the very same identity from it.
     certificate, key = ca.client("certapp", organization="acme")

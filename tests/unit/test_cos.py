@@ -21,6 +21,7 @@ import yaml
 from ops import testing
 
 import render
+from tests import log_targets
 from tests.unit.test_charm import APP, MODEL, context, make_state, plan, pod, workload
 
 SRC = pathlib.Path(__file__).parents[2] / "src"
@@ -206,15 +207,7 @@ def targets(out: testing.State) -> dict:
 
 
 def forwarded_to(out: testing.State) -> dict[str, str]:
-    """Where Pebble sends logs: targets whose services, read left to right, leave some."""
-    sent = {}
-    for name, target in targets(out).items():
-        services: list[str] = []
-        for service in target.get("services", []):
-            services = [] if service == "-all" else [*services, service]
-        if services:
-            sent[name] = target["location"]
-    return sent
+    return log_targets.forwarded(targets(out))
 
 
 def test_logs_go_to_every_loki_unit_with_the_juju_topology(disk):
