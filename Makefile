@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # the server extension in it (javac; extension/build.py).
 APT_PACKAGES := iproute2 debootstrap openjdk-17-jdk-headless
 
-.PHONY: test demo deps venv root lint unit promtool live integration bench mutation clean
+.PHONY: test demo deps venv root lint unit promtool live chaos integration bench mutation clean
 
 test: deps venv lint unit live
 
@@ -52,6 +52,10 @@ root: deps venv
 
 live: root
 	$(PY) -m pytest tests/live -q
+
+# Faults on pod-like units (kill, replace, freeze, cut off): its own step in .ci/run.
+chaos: root
+	$(PY) -m pytest tests/chaos -q
 
 integration: venv
 	$(PY) -m pytest tests/integration -q

@@ -1,0 +1,100 @@
+"""Clients that record every operation ZooKeeper acknowledged, to check nothing was lost.
+
+`Writer` (tests/live/writer.py) creates sequential znodes; `Updater` does versioned
+compare-and-set updates of one znode, as a client keeping a counter or a lock would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import BadVersionError, ConnectionLoss, KazooException, OperationTimeoutError
+
+
+@dataclasses.dataclass
+class Update:
+    version: int  # the znode's version the update created
+    value: bytes
+
+
+class Updater:
+    """get, then set(version=...) in a loop; an update is acknowledged when set returns."""
+
+    def __init__(self, hosts: str, sasl: tuple[str, str], path: str, name: str):
+        self.path, self.name = path, name
+        self.client = KazooClient(
+            hosts=hosts,
+            timeout=10,
+            sasl_options={"mechanism": "DIGEST-MD5", "username": sasl[0], "password": sasl[1]},
+            connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 1},
+        )
+        self.acknowledged: list[Update] = []
+        self.unknown = 0  # sent, outcome not known (the connection went before the answer)
+        self.expirations = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _on_state(self, state: KazooState) -> None:
+        if state == KazooState.LOST:
+            self.expirations += 1
+
+    def __enter__(self) -> Updater:
+        self.client.add_listener(self._on_state)
+        self.client.start(timeout=15)
+        self.client.ensure_path(self.path)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        seq = 0
+        while not self._stop.is_set():
+            try:
+                _, stat = self.client.get(self.path)
+            except KazooException:
+                time.sleep(0.01)  # back off while the client reconnects
+                continue
+            seq += 1
+            value = f"{self.name}-{seq}".encode()
+            try:
+                after = self.client.set(self.path, value, version=stat.version)
+            except BadVersionError:
+                continue  # another updater won this version: nothing was written
+            except (ConnectionLoss, OperationTimeoutError):
+                self.unknown += 1
+                continue
+            except KazooException:
+                self.unknown += 1
+                continue
+            self.acknowledged.append(Update(after.version, value))
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def close(self) -> None:
+        self.client.stop()
+        self.client.close()
+
+
+def lost_updates(updaters: list[Updater], final_version: int, final_value: bytes) -> list[str]:
+    """What the version chain of the znode contradicts: two acknowledged updates that made
+    the same version, a final version outside [acknowledged, acknowledged + unknown], or a
+    last acknowledged value that is not the one read when no update's fate is unknown."""
+    problems = []
+    made: dict[int, bytes] = {}
+    for update in (u for w in updaters for u in w.acknowledged):
+        if update.version in made:
+            problems.append(f"version {update.version} acknowledged twice")
+        made[update.version] = update.value
+    acked = len(made)
+    unknown = sum(w.unknown for w in updaters)
+    if not acked <= final_version <= acked + unknown:
+        problems.append(f"final version {final_version}: {acked} acknowledged, {unknown} unknown")
+    if final_version in made and made[final_version] != final_value:
+        problems.append(
+            f"version {final_version} reads {final_value!r}, not {made[final_version]!r}"
+        )
+    return problems
