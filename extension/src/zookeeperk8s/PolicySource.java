@@ -50,7 +50,11 @@ public final class PolicySource implements Supplier<Policy> {
         }
         DataNode node = database.getNode(path);
         if (node == null) {
-            return Policy.EMPTY; // nothing granted yet (only the super user may delete it)
+            // The charm never deletes the policy, so a missing znode after one was seen is a tree
+            // being replaced (a learner's snapshot sync, an election's reload), not a revocation:
+            // answering "no users, no chroots" then fails valid SASL logins and opens every chroot
+            // for the length of the load.
+            return last.policy;
         }
         Parsed seen = last;
         long mzxid;

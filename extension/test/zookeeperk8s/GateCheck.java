@@ -61,7 +61,9 @@ import org.apache.zookeeper.proto.SetWatches;
 import org.apache.zookeeper.proto.SetWatches2;
 import org.apache.zookeeper.proto.SyncRequest;
 import org.apache.zookeeper.server.NettyServerCnxn;
+import org.apache.zookeeper.server.ZKDatabase;
 import org.apache.zookeeper.server.ZooKeeperServer;
+import org.apache.zookeeper.server.persistence.FileTxnSnapLog;
 
 /**
  * Pure checks of the extension's decisions (no server, no network): request frames are built
@@ -489,6 +491,7 @@ public final class GateCheck {
         malformedChecks();
         unjudgedChecks();
         usersChecks();
+        policySourceChecks();
         System.out.println(passed + " passed, " + failed.size() + " failed" + (failed.isEmpty() ? "" : ": " + failed));
         System.exit(failed.isEmpty() ? 0 : 1);
     }
@@ -1215,6 +1218,30 @@ public final class GateCheck {
             current.set(Policy.parse((Policy.HEADER + "\nuser\tsuper\tforged\n").getBytes(StandardCharsets.UTF_8)));
             expect("super-password".equals(users.get("super")), "super's password is " + users.get("super"));
             current.set(POLICY);
+        });
+    }
+
+    static void policySourceChecks() {
+        check("PolicySource: the policy seen last holds while a snapshot sync replaces the tree", () -> {
+            java.io.File dir = java.nio.file.Files.createTempDirectory("policy-source").toFile();
+            ZKDatabase db = new ZKDatabase(new FileTxnSnapLog(dir, dir));
+            ZooKeeperServer zks = new ZooKeeperServer();
+            zks.setZKDatabase(db);
+            PolicySource source = new PolicySource(() -> zks, POLICY_PATH);
+            expect(source.get().users.isEmpty(), "users before any policy: " + source.get().users);
+            List<ACL> open = org.apache.zookeeper.ZooDefs.Ids.OPEN_ACL_UNSAFE;
+            db.getDataTree().createNode("/zookeeper-k8s", new byte[0], open, 0, 0, 1, 1);
+            db.getDataTree().createNode(POLICY_PATH, POLICY_TEXT.getBytes(StandardCharsets.UTF_8), open, 0, 0, 2, 2);
+            expect(source.get().users.equals(POLICY.users), "users read: " + source.get().users);
+            // A learner's SNAP sync starts with this: an empty tree until the leader's snapshot is read.
+            db.clear();
+            expect(source.get().users.equals(POLICY.users), "users while the tree is replaced: " + source.get().users);
+            expect(source.get().chroots.keySet().equals(POLICY.chroots.keySet()),
+                   "chroots while the tree is replaced: " + source.get().chroots.keySet());
+            db.getDataTree().createNode("/zookeeper-k8s", new byte[0], open, 0, 0, 3, 3);
+            byte[] newer = (Policy.HEADER + "\nuser\trelation-10\tnew\n").getBytes(StandardCharsets.UTF_8);
+            db.getDataTree().createNode(POLICY_PATH, newer, open, 0, 0, 4, 4);
+            expect(source.get().users.equals(Map.of("relation-10", "new")), "users after the sync: " + source.get().users);
         });
     }
 }
