@@ -3,6 +3,8 @@ they get the hook's reconciler)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import ops
 
 import admin
@@ -14,7 +16,7 @@ from ensemble import zxid_lag
 from layout import SUPER_USER
 from reconcile import Reconciler
 from snapshot import Snapshot
-from state import PEER, ClusterAppData, new_password
+from state import PEER, ClusterAppData, ClusterUnitData, new_password
 
 
 class Actions(ops.Object):
@@ -155,6 +157,7 @@ class Actions(ops.Object):
                     "max-bytes": _limit(record.max_bytes),
                     "znodes": str(usage[0]) if usage else "unknown",
                     "bytes": str(usage[1]) if usage else "unknown",
+                    **_sessions(snap.views, record.chroot),
                 }
                 if record.x509:
                     entry["x509-subject"] = record.x509
@@ -215,3 +218,13 @@ class Actions(ops.Object):
 
 def _limit(value: int | None) -> str:
     return "none" if not value else str(value)
+
+
+def _sessions(views: Mapping[int, ClusterUnitData], chroot: str) -> dict[str, str]:
+    """The app's connections on every server, each as its unit last reported it (at its
+    last hook: update-status at the latest), since only a server sees its own."""
+    per_unit = {o: view.client_sessions.get(chroot, 0) for o, view in sorted(views.items())}
+    return {
+        "sessions": str(sum(per_unit.values())),
+        "sessions-per-unit": ", ".join(f"{o}: {n}" for o, n in per_unit.items()),
+    }

@@ -34,9 +34,11 @@ class Health:
     outstanding_requests: int = 0
     zxid: int = 0
     connections: int = 0
+    # Connections to this server per client chroot (the extension's client_sessions command).
+    sessions: tuple[tuple[str, int], ...] = ()
 
     @classmethod
-    def parse(cls, srvr: dict, voting_view: dict) -> Health:
+    def parse(cls, srvr: dict, voting_view: dict, sessions: dict | None = None) -> Health:
         if srvr.get("error") or "server_stats" not in srvr:
             return cls(serving=False)
         stats = srvr["server_stats"]
@@ -51,6 +53,7 @@ class Health:
             outstanding_requests=stats.get("outstanding_requests", 0),
             zxid=stats.get("last_processed_zxid", 0),
             connections=stats.get("num_alive_client_connections", 0),
+            sessions=tuple(sorted((str(k), int(v)) for k, v in (sessions or {}).items())),
         )
 
 
@@ -67,9 +70,16 @@ def probe(host: str, port: int = ADMIN_PORT, timeout: float = 3.0) -> Health:
 
     try:
         srvr = get("srvr")
-        return Health.parse(srvr, get("voting_view") if not srvr.get("error") else {})
+        if srvr.get("error"):
+            return Health.parse(srvr, {})
+        voting_view = get("voting_view")
     except (OSError, ValueError, urllib.error.URLError):
         return NOT_RUNNING
+    try:
+        sessions = get("client_sessions").get("sessions")
+    except (OSError, ValueError, urllib.error.URLError, AttributeError):
+        sessions = None  # a server without the extension (a rock before it) still serves
+    return Health.parse(srvr, voting_view, sessions)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -234,6 +234,9 @@ class ClusterUnitData(_Databag):
     tls_trusts: list[str] = []
     # The external addresses (exposure.py) this unit last asked its certificate to carry.
     external_sans: list[str] = []
+    # Connections to this unit's server per client chroot, as its last hook saw them: the
+    # leader's list-clients adds them up (no unit can see another server's connections).
+    client_sessions: dict[str, int] = {}
 
     def __post_init__(self) -> None:
         # Read back from JSON, the state is its value, and a whole second an int: kept a

@@ -122,6 +122,7 @@ def report(snap: Snapshot, io: Shells) -> Outcome:
     update = {
         "state": MemberState.SERVING if health.serving else MemberState.STARTED,
         "mode": health.mode,
+        "client_sessions": dict(health.sessions),
     }
     return Outcome(me=snap.me.model_copy(update=update))
 

@@ -94,6 +94,34 @@ def test_a_client_works_in_its_chroot_and_nowhere_else(two_apps):
         closing(client)
 
 
+def test_list_clients_counts_each_apps_open_sessions_on_every_server(two_apps):
+    a, b = two_apps.credentials(10), two_apps.credentials(11)
+    chroot_a = "/" + a["uris"].rsplit("/", 1)[1]
+    # Two of app-a's sessions on unit 1 (one by SASL, one by digest), one of app-b's on unit 2.
+    on = {o: f"{two_apps.units[o].address}:2181" for o in two_apps.units}
+    opened = [
+        sasl_client(a, hosts=on[1] + chroot_a),
+        digest_client(a, hosts=on[1] + chroot_a),
+        digest_client(b, hosts=on[2] + "/app-b"),
+    ]
+    try:
+        two_apps.settle()  # each unit reports what its own server holds
+        two_apps.run(two_apps.leader, "action", name="list-clients")
+        seen = two_apps.action_results
+    finally:
+        for client in opened:
+            closing(client)
+    assert seen["relation-10"]["sessions"] == "2", seen
+    assert seen["relation-10"]["sessions-per-unit"] == "0: 0, 1: 2, 2: 0", seen
+    assert seen["relation-11"]["sessions"] == "1", seen
+    assert seen["relation-11"]["sessions-per-unit"] == "0: 0, 1: 0, 2: 1", seen
+
+    # Closed sessions are no longer counted once the units report again.
+    two_apps.settle()
+    two_apps.run(two_apps.leader, "action", name="list-clients")
+    assert two_apps.action_results["relation-10"]["sessions"] == "0", two_apps.action_results
+
+
 def test_an_unauthenticated_client_is_refused(two_apps):
     a = two_apps.credentials(10)
     client = KazooClient(hosts=a["uris"], timeout=5, command_retry={"max_tries": 1})

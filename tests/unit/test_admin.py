@@ -93,6 +93,24 @@ def test_probe_reads_srvr_and_voting_view(http_admin):
     assert health.voters == 3
 
 
+def test_probe_reads_each_client_chroots_connections_from_the_extension(http_admin):
+    answers, port = http_admin
+    answers["/commands/srvr"] = (200, json.dumps(SRVR_LEADER).encode())
+    answers["/commands/voting_view"] = (200, json.dumps(VOTING_VIEW).encode())
+    sessions = {"command": "client_sessions", "error": None, "sessions": {"/kafka": 3, "/b": 0}}
+    answers["/commands/client_sessions"] = (200, json.dumps(sessions).encode())
+    assert real_probe("127.0.0.1", port).sessions == (("/b", 0), ("/kafka", 3))
+
+
+def test_probe_of_a_server_without_the_extension_still_serves_with_no_sessions(http_admin):
+    answers, port = http_admin
+    answers["/commands/srvr"] = (200, json.dumps(SRVR_LEADER).encode())
+    answers["/commands/voting_view"] = (200, json.dumps(VOTING_VIEW).encode())
+    health = real_probe("127.0.0.1", port)  # client_sessions: 404, as ZooKeeper answers
+    assert health.serving and health.voters == 3
+    assert health.sessions == ()
+
+
 def test_probe_of_a_member_not_serving_answers_200_but_is_not_serving(http_admin):
     answers, port = http_admin
     answers["/commands/srvr"] = (200, json.dumps(SRVR_NOT_SERVING).encode())

@@ -83,13 +83,29 @@ def test_new_charm_limits_reach_every_client_on_config_changed(disk, zookeeper):
     }
 
 
-def test_list_clients_shows_each_grant_and_its_use_against_its_quota(disk, zookeeper):
+def test_list_clients_shows_each_grant_and_its_use_against_its_quota(
+    disk, zookeeper, admin_server
+):
     from tests.unit.test_charm import context
 
+    # This unit's server holds two of kafka's connections; the others said what theirs hold.
+    admin_server.health = dataclasses.replace(admin_server.health, sessions=(("/kafka", 2),))
     granted = serve(
         disk,
         client(7, {**KAFKA, "quota-znodes": "50", "x509-subject": "CN=kafka"}),
         client(8, {"database": "/b", "extra-user-roles": "r"}, app="b"),
+    )
+    peers = next(r for r in granted.relations if r.endpoint == "cluster")
+    reports = {
+        1: {**peers.peers_data[1], "client-sessions": '{"/kafka": 1, "/b": 4}'},
+        2: {**peers.peers_data[2], "client-sessions": "{}"},
+    }
+    granted = dataclasses.replace(
+        granted,
+        relations={
+            *(r for r in granted.relations if r is not peers),
+            dataclasses.replace(peers, peers_data=reports),
+        },
     )
     zookeeper.client_creates("/kafka/topics")
     ctx = context(0)
@@ -106,6 +122,8 @@ def test_list_clients_shows_each_grant_and_its_use_against_its_quota(disk, zooke
             "max-bytes": "67108864",
             "znodes": "2",
             "bytes": "0",
+            "sessions": "3",
+            "sessions-per-unit": "0: 2, 1: 1, 2: 0",
         },
         "relation-8": {
             "app": "b",
@@ -116,6 +134,8 @@ def test_list_clients_shows_each_grant_and_its_use_against_its_quota(disk, zooke
             "max-bytes": "67108864",
             "znodes": "1",
             "bytes": "0",
+            "sessions": "4",
+            "sessions-per-unit": "0: 0, 1: 4, 2: 0",
         },
     }
 

@@ -88,6 +88,7 @@ UNIT_DEFAULT = {
     "tls-ca-next": "null",
     "tls-trusts": "[]",
     "external-sans": "[]",
+    "client-sessions": "{}",
 }
 UNIT_FULL = {
     "failed-config": '"c0"',
@@ -105,6 +106,7 @@ UNIT_FULL = {
     "tls-ca-next": '"CA2"',
     "tls-trusts": '["f1", "f2"]',
     "external-sans": '["10.0.0.1"]',
+    "client-sessions": '{"/kafka": 2}',
 }
 
 FULL = ClusterAppData(
@@ -150,6 +152,7 @@ UNIT = ClusterUnitData(
     tls_ca_next="CA2",
     tls_trusts=["f1", "f2"],
     external_sans=["10.0.0.1"],
+    client_sessions={"/kafka": 2},
 )
 
 

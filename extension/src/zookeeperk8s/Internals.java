@@ -38,6 +38,10 @@ public final class Internals {
         method(problems, SERVER + "DataNode", "getData");
         method(problems, SERVER + "ServerCnxn", "getAuthInfo");
         method(problems, SERVER + "command.FourLetterCommands", "isKnown", int.class);
+        method(problems, SERVER + "admin.Commands", "registerCommand", load(SERVER + "admin.Command"));
+        method(problems, SERVER + "admin.Commands", "getCommand", String.class);
+        method(problems, SERVER + "ServerCnxnFactory", "getConnections");
+        method(problems, SERVER + "ZooKeeperServer", "getSecureServerCnxnFactory");
         constructor(problems, "org.apache.zookeeper.Login", String.class, Supplier.class,
                     load("org.apache.zookeeper.common.ZKConfig"));
         constructor(problems, SERVER + "auth.SaslServerCallbackHandler", Map.class);

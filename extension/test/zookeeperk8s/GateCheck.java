@@ -492,6 +492,7 @@ public final class GateCheck {
         unjudgedChecks();
         usersChecks();
         policySourceChecks();
+        sessionChecks();
         System.out.println(passed + " passed, " + failed.size() + " failed" + (failed.isEmpty() ? "" : ": " + failed));
         System.exit(failed.isEmpty() ? 0 : 1);
     }
@@ -1242,6 +1243,17 @@ public final class GateCheck {
             byte[] newer = (Policy.HEADER + "\nuser\trelation-10\tnew\n").getBytes(StandardCharsets.UTF_8);
             db.getDataTree().createNode(POLICY_PATH, newer, open, 0, 0, 4, 4);
             expect(source.get().users.equals(Map.of("relation-10", "new")), "users after the sync: " + source.get().users);
+        });
+    }
+
+    static void sessionChecks() {
+        check("client_sessions: each connection counts for the chroots its login owns, every chroot listed", () -> {
+            Map<String, Integer> counts = SessionsCommand.count(
+                POLICY, List.of(A, A_BY_DIGEST, B, R, ANONYMOUS, SUPER_SESSION, RETIRED));
+            Map<String, Integer> expected = Map.of("/app", 2, "/app-b", 1, "/shared/b", 1, "/readonly", 1,
+                                                   "/old", 1, "/gone", 0);
+            expect(counts.equals(expected), "counts " + counts);
+            expect(SessionsCommand.count(Policy.EMPTY, List.of(A, B)).isEmpty(), "with no policy");
         });
     }
 }

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 import javax.security.auth.login.AppConfigurationEntry;
 import javax.security.auth.login.Configuration;
 import javax.security.auth.login.LoginException;
@@ -22,8 +23,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import zookeeperk8s.Gate;
 import zookeeperk8s.Internals;
+import zookeeperk8s.Policy;
 import zookeeperk8s.PolicySource;
 import zookeeperk8s.RequestFilter;
+import zookeeperk8s.SessionsCommand;
 import zookeeperk8s.Users;
 
 /**
@@ -59,8 +62,14 @@ public class IsolatingCnxnFactory extends NettyServerCnxnFactory {
         policy = new PolicySource(this::getZooKeeperServer, path);
         gate = new Gate(policy, jaasUsers, superIds(), path);
         channelHandler = new Isolating();
+        SessionsCommand.register();
         LOG.info("zookeeper-k8s extension on ZooKeeper {}: policy {}, super {}",
                  Version.getFullVersion(), path, superIds());
+    }
+
+    /** The policy as this server holds it now (the admin command that counts sessions reads it). */
+    public Supplier<Policy> policy() {
+        return policy;
     }
 
     private static List<Id> superIds() {
