@@ -183,9 +183,17 @@ class ZooKeeperCharm(ops.CharmBase):
                 event.add_status(found)
 
     def _on_collect_app_status(self, event: ops.CollectStatusEvent) -> None:
-        snap = self._add_found(event)
-        if snap is not None:
-            event.add_status(status.app(snap))
+        reconciler = self.reconciler
+        snap = reconciler.snapshot
+        found = status.found(snap, reconciler.held, reconciler.blocked)
+        if isinstance(snap, ops.StatusBase):
+            for one in found:
+                event.add_status(one)
+            return
+        shown = status.chosen([*found, status.app(snap)])
+        if snap.cluster.app_status != status.said(shown):
+            event.add_status(shown)
+            reconciler.io.save_app_status(status.said(shown))
 
     def _add_found(self, event: ops.CollectStatusEvent):
         reconciler = self.reconciler

@@ -4,6 +4,7 @@ hook's one ZooKeeper admin session, what each server says of itself, Kubernetes,
 from __future__ import annotations
 
 import contextlib
+import json
 import pathlib
 import tempfile
 from collections.abc import Callable
@@ -136,6 +137,12 @@ class Shells:
         peers = self.peers
         if peers is not None and peers.load(ClusterAppData, self.model.app) != cluster:
             peers.data[self.model.app].update(cluster.databag())
+
+    def save_app_status(self, said: str) -> None:
+        """Record the app status set, alone: an action's changes saved this hook stay."""
+        peers = self.peers
+        if peers is not None:
+            _update(peers.data[self.model.app], {"app-status": json.dumps(said)})
 
     def save_me(self, me: ClusterUnitData) -> None:
         peers = self.peers

@@ -180,6 +180,9 @@ class ClusterAppData(_Databag):
     # address), and the Service's port for each client port; empty while not exposed.
     external_hosts: dict[int, str] = {}
     external_ports: dict[int, int] = {}
+    # The application status the leader last set ("name: message"). Only the leader sets it
+    # and Juju keeps it, so an unchanged one is not set again: one status-set less a hook.
+    app_status: str | None = None
 
     def __post_init__(self) -> None:
         # Read back from JSON, the phase is its value and the clients are keyed by text.

@@ -93,3 +93,16 @@ def app(snap: Snapshot) -> ops.StatusBase:
     return ops.ActiveStatus(
         f"{voters} voting members, {served} client app" + ("" if served == 1 else "s")
     )
+
+
+# The order ops picks the status to show in when several were found (ops.StatusBase).
+_PRIORITY = {"error": 5, "blocked": 4, "maintenance": 3, "waiting": 2, "active": 1}
+
+
+def chosen(statuses: list[ops.StatusBase]) -> ops.StatusBase:
+    """The one ops would set: the first of the highest priority."""
+    return max(statuses, key=lambda s: _PRIORITY.get(s.name, 0))
+
+
+def said(status: ops.StatusBase) -> str:
+    return f"{status.name}: {status.message}"

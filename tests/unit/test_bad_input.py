@@ -52,7 +52,8 @@ def snapshot(state, disk):
         "files": disk.files(),
         "plan": plan(state),
         "services": workload(state).service_statuses,
-        "app-data": dict(relation.local_app_data),
+        # Everything but the app status the leader records having set (it says the error).
+        "app-data": {k: v for k, v in relation.local_app_data.items() if k != "app-status"},
         "secrets": {s.id: dict(s.latest_content) for s in state.secrets if s.owner == "app"},
     }
 

@@ -537,7 +537,8 @@ def test_stop_of_a_unit_that_stays_or_of_the_whole_app_changes_nothing(
 
     assert disk.files() == before
     assert plan(out) == plan(deployed)
-    assert app_data(out) == app_data(deployed)
+    # Nothing but the app status the leader records having set.
+    assert {**app_data(out), "app-status": None} == {**app_data(deployed), "app-status": None}
 
 
 # -- ZooKeeper's own rewrite of its config ---------------------------------------------------
@@ -772,6 +773,21 @@ def test_the_application_status_says_how_many_vote_and_how_many_clients(ctx, dep
     out = ctx.run(ctx.on.update_status(), deployed)
 
     assert out.app_status == testing.ActiveStatus("3 voting members, 0 client apps")
+
+
+def test_an_unchanged_application_status_is_not_set_again(ctx, deployed):
+    steady = ctx.run(ctx.on.update_status(), deployed)
+    again = context(0)
+    out = again.run(again.on.update_status(), steady)
+
+    assert again.app_status_history == []  # no status-set: Juju keeps the one shown
+    assert out.app_status == testing.ActiveStatus("3 voting members, 0 client apps")
+    # A change is set, and the next hook keeps it without setting it again.
+    changed = again.run(again.on.update_status(), dataclasses.replace(out, planned_units=5))
+    assert changed.app_status == testing.MaintenanceStatus("3 voting members, moving to 5")
+    assert len(again.app_status_history) == 1
+    again.run(again.on.update_status(), changed)
+    assert len(again.app_status_history) == 1
 
 
 def test_the_application_status_shows_a_scale_under_way(ctx, deployed):

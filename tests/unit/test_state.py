@@ -45,6 +45,7 @@ APP_DEFAULT = {
     "k8s-forbidden": "null",
     "external-hosts": "{}",
     "external-ports": "{}",
+    "app-status": "null",
 }
 APP_FULL = {
     "bootstrap-members": "[0, 1, 2]",
@@ -71,6 +72,7 @@ APP_FULL = {
     "k8s-forbidden": '"f2"',
     "external-hosts": '{"0": "10.0.0.1", "1": "10.0.0.2"}',
     "external-ports": '{"2181": 30001}',
+    "app-status": '"active: 3 voting members, 1 client app"',
 }
 UNIT_DEFAULT = {
     "failed-config": "null",
@@ -135,6 +137,7 @@ FULL = ClusterAppData(
     k8s_forbidden="f2",
     external_hosts={0: "10.0.0.1", 1: "10.0.0.2"},
     external_ports={2181: 30001},
+    app_status="active: 3 voting members, 1 client app",
 )
 UNIT = ClusterUnitData(
     state=MemberState.STARTED,
