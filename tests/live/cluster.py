@@ -334,6 +334,8 @@ class Cluster:
         # Called after every hook (a client app that follows its relation data).
         self.after_hook: list[Callable[[], None]] = []
         self.action_results: dict | None = None
+        # The application status as Juju keeps it: set by leaders, shown to the next one.
+        self.app_status = testing.UnknownStatus()
         # Ordinals in the order the charm restarted their servers.
         self.restart_log: list[int] = []
         # (ordinal, ZooKeeper mode just before the restart), in the same order.
@@ -506,6 +508,7 @@ class Cluster:
             secrets=set(self.secrets) | set(unit.secrets),
             planned_units=planned if self.planned is None else self.planned,
             model=testing.Model(name=MODEL, uuid=MODEL_UUID),
+            app_status=self.app_status,
         )
 
     def _check_infos(self, unit: Unit) -> frozenset[testing.CheckInfo]:
@@ -610,6 +613,7 @@ class Cluster:
         """A hook's relation changes reach the other units as relation-changed hooks."""
         unit.layers = dict(out.get_container("zookeeper").layers)
         unit.status = out.unit_status
+        self.app_status = out.app_status
         unit.secrets = frozenset(s for s in out.secrets if s.owner == "unit")
         self._publish_certificates(unit, out)
         if not unit.in_peer_relation or (unit.dying and hook.event == "relation_departed"):

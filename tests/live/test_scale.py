@@ -6,6 +6,7 @@ no member that stays is restarted, and the ensemble ends with the planned voters
 """
 
 import pytest
+from ops import testing
 
 from ensemble import EnsembleConfig, Role
 from tests.live.cluster import Cluster, deadline_poll, pod_name
@@ -68,6 +69,8 @@ def scale_and_check(cluster: Cluster, writer: Writer, size: int) -> None:
     for unit in cluster.units.values():
         assert unit.status.message.startswith(("leader", "follower")), unit.status
         assert members in unit.status.message
+    # What `juju status` shows for the app, as the leaders set it (only when it changed).
+    assert cluster.app_status == testing.ActiveStatus(f"{size} voting members, 1 client app")
     assert writer.expirations == 0
 
 
