@@ -190,6 +190,8 @@ class ZooKeeperCharm(ops.CharmBase):
             for one in found:
                 event.add_status(one)
             return
+        if snap.own_only:
+            return  # settled, the status the leader last set stands (planned was not read)
         shown = status.chosen([*found, status.app(snap)])
         if snap.cluster.app_status != status.said(shown):
             event.add_status(shown)

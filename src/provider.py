@@ -79,6 +79,8 @@ class Served:
     # Relations whose user some server does not accept yet: not told their credentials.
     waiting: list[int] = dataclasses.field(default_factory=list)
     policy_digest: str | None = None
+    # The policy written still names chroots being taken back: the next hook drops them.
+    closing: bool = False
 
 
 class Provider:
@@ -146,14 +148,14 @@ class Provider:
         secrets = {rid: self._user_secret(relations[rid], grant) for rid, grant in granted.items()}
         # The policy first: from this write on, every server refuses the users of relations
         # that are gone and closes each new chroot from its first znode.
+        closing = [self.records[rid].chroot for rid in gone] + [
+            self.records[rid].chroot  # a client that moved: its old chroot is taken back
+            for rid, grant in granted.items()
+            if rid in self.records and self.records[rid].chroot != grant.chroot
+        ]
         text = policy.render(
             ((grant, secrets[rid][1]["password"]) for rid, grant in granted.items()),
-            closing=[self.records[rid].chroot for rid in gone]
-            + [
-                self.records[rid].chroot  # a client that moved: its old chroot is taken back
-                for rid, grant in granted.items()
-                if rid in self.records and self.records[rid].chroot != grant.chroot
-            ],
+            closing=closing,
         )
         digest = hashlib.sha256(text.encode()).hexdigest()
         if digest != self.policy_digest and (granted or self.policy_digest):
@@ -171,7 +173,7 @@ class Provider:
             f"relation {rid} ({relations[rid].app.name}): {problem}"
             for rid, problem in sorted((decision.rejected | decision.refused_parts).items())
         ]
-        return Served(self.records, problems, waiting, self.policy_digest)
+        return Served(self.records, problems, waiting, self.policy_digest, bool(closing))
 
     def _grant(
         self, relation: ops.Relation, grant: clients.Grant, secret: ops.Secret, content: dict

@@ -28,9 +28,10 @@ from duties import (
 )
 from duties import cos as observability
 from duties import upgrade as upgrading
+from ensemble import myid
 from shells import Shells
 from snapshot import Snapshot, gather, internal_secret, observe, passwords
-from state import INTERNAL_SECRET_LABEL, ClusterAppData, InternalSecret
+from state import INTERNAL_SECRET_LABEL, ClusterAppData, InternalSecret, MemberState, TLSPhase
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,31 @@ logger = logging.getLogger(__name__)
 MAX_PASSES = 3
 
 Duty = Callable[[Snapshot, Shells], Outcome]
+
+
+def settled(snap: Snapshot, held: list[str], blocked: list[str]) -> bool:
+    """Whether a full pass of the leader left nothing for its update-status to look at
+    beyond its own unit: nothing waits or is wrong, no roll, rotation, upgrade or TLS step
+    is under way, and every planned unit serves as a voter of the committed ensemble."""
+    cluster, published = snap.cluster, snap.published
+    if held or blocked or published is None or snap.planned is None:
+        return False
+    views = snap.views
+    voters = {s.id for s in published.voters}
+    if set(views) != set(range(snap.planned)) or voters != {myid(o) for o in views}:
+        return False
+    if any(
+        v.state is not MemberState.SERVING or v.pending_config or v.restarting or v.failed_config
+        for v in views.values()
+    ):
+        return False
+    tls_done = cluster.tls is (TLSPhase.ON if snap.tls_wanted else TLSPhase.OFF)
+    return (
+        tls_done
+        and cluster.restart_grant is None
+        and cluster.rotation is None
+        and cluster.upgrade_partition is None
+    )
 
 
 class LeaveError(Exception):
@@ -53,6 +79,7 @@ class Reconciler:
         self.periodic = False  # this hook is update-status
         self.held: list[str] = []  # why something waits, in the order duties said so
         self.blocked: list[str] = []  # user errors found this pass
+        self.unfinished = False  # a duty left work for the next hook (Outcome.unfinished)
 
     @property
     def snapshot(self) -> Snapshot | ops.StatusBase:
@@ -62,7 +89,9 @@ class Reconciler:
             self._snapshot = self._gather()
         return self._snapshot
 
-    def _gather(self, secret: InternalSecret | None = None) -> Snapshot | ops.StatusBase:
+    def _gather(
+        self, secret: InternalSecret | None = None, own_only: bool = False
+    ) -> Snapshot | ops.StatusBase:
         io = self.io
         snap = gather(
             self.model,
@@ -70,6 +99,8 @@ class Reconciler:
             io.workload.reachable,
             self.model.config,
             certificates_hook=io.certificates is not None,
+            # Only while its own server serves: otherwise the leader has things to do.
+            own_only_if_settled=own_only and io.health.serving,
         )
         if secret is not None and isinstance(snap, Snapshot):
             # What this hook stored: Juju may show a secret's new revision only after the hook.
@@ -85,22 +116,29 @@ class Reconciler:
         try:
             if self.io.cos is not None:
                 observability.run(observe(self.model, self.io.unit, self.io.cos), self.io)
-            for _ in range(MAX_PASSES):
-                self.held, self.blocked = [], []
+            own_only = self.periodic
+            passes = 0
+            while passes < MAX_PASSES:
+                self.held, self.blocked, self.unfinished = [], [], False
                 if self.model.unit.is_leader():
                     self._bootstrap()
-                snap = self._snapshot = self._gather(secret)
+                snap = self._snapshot = self._gather(secret, own_only)
                 if isinstance(snap, ops.StatusBase):
                     return
                 secret = self._pass(snap)
+                if snap.own_only and (self.held or self.blocked or self._snapshot.me != snap.me):
+                    # Its own unit changed or found something: now look at everything.
+                    own_only = False
+                    continue
+                passes += 1
                 if secret is None:
                     break
         finally:
             self.io.close()
 
-    def _duties(self, leader: bool) -> list[Duty]:
+    def _duties(self, snap: Snapshot) -> list[Duty]:
         restart = functools.partial(server.restart_in_turn, restart_timeout=self.restart_timeout)
-        if not leader:
+        if not snap.leader or snap.own_only:
             return [tls.stores, server.prepare, restart, server.report]
         # The leader grants before its own restart too: no later hook may come to grant it.
         return [
@@ -125,7 +163,8 @@ class Reconciler:
         start = snap
         secret = None
         try:
-            for duty in self._duties(snap.leader):
+            completed = False
+            for duty in self._duties(snap):
                 outcome = duty(snap, self.io)
                 self._note(outcome)
                 snap = snap.but(cluster=outcome.cluster or snap.cluster, me=outcome.me or snap.me)
@@ -135,6 +174,11 @@ class Reconciler:
                     break
                 if outcome.stop:
                     break
+            else:
+                completed = True
+            if snap.leader and not snap.own_only:
+                now = completed and not self.unfinished and settled(snap, self.held, self.blocked)
+                snap = snap.but(cluster=snap.cluster.model_copy(update={"settled": now}))
         finally:
             self._snapshot = snap
             if snap.me != start.me:
@@ -144,6 +188,7 @@ class Reconciler:
         return secret
 
     def _note(self, outcome: Outcome) -> None:
+        self.unfinished = self.unfinished or outcome.unfinished
         if outcome.held:
             self.held.append(outcome.held)
         if outcome.blocked:

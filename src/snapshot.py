@@ -67,6 +67,9 @@ class Snapshot:
     tls_wanted: bool = False
     # The hook is update-status: only what cannot wait is done.
     periodic: bool = False
+    # The leader's update-status while settled (ClusterAppData.settled): neither the other
+    # units' reports nor planned_units() were read (two hook tools and more a unit).
+    own_only: bool = False
 
     def but(self, **changes) -> Snapshot:
         return dataclasses.replace(self, **changes)
@@ -89,6 +92,9 @@ class Snapshot:
     @property
     def views(self) -> dict[int, ClusterUnitData]:
         """Every unit's last report, this unit's as it is now."""
+        if self.own_only:
+            # Loud rather than a partial view: a duty needing it must not run in such a pass.
+            raise RuntimeError("the other units' reports were not read in this pass")
         return {**self.others, self.unit.ordinal: self.me}
 
     @property
@@ -155,12 +161,14 @@ def gather(
     reachable: bool,
     config: Mapping,
     certificates_hook: bool = False,
+    own_only_if_settled: bool = False,
 ) -> Snapshot | ops.StatusBase:
     """Read the world once; a status says why reconcile cannot go on yet.
 
     `certificates_hook`: this hook may have changed the certificates relation (its own hooks
     and those that attach its requirer); only then does the leader look at it, other hooks
-    go by what the leader recorded (a relation comes and goes with hooks on every unit)."""
+    go by what the leader recorded (a relation comes and goes with hooks on every unit).
+    `own_only_if_settled`: a leader whose last full pass settled reads only its own unit."""
     try:
         charm_config = parse(dict(config))
     except InvalidConfigError as exc:
@@ -179,6 +187,8 @@ def gather(
     if not reachable:
         return ops.WaitingStatus("waiting for the zookeeper container")
     leader = model.unit.is_leader()
+    own_only = leader and own_only_if_settled and cluster.settled
+    everyone = leader and not own_only
     return Snapshot(
         unit=identity,
         leader=leader,
@@ -186,10 +196,11 @@ def gather(
         cluster=cluster,
         secret=secret,
         me=peers.load(ClusterUnitData, model.unit),
-        planned=model.app.planned_units() if leader else None,
+        planned=model.app.planned_units() if everyone else None,
         others={ordinal_of(u.name): peers.load(ClusterUnitData, u) for u in peers.units}
-        if leader
+        if everyone
         else {},
+        own_only=own_only,
         tls_wanted=leader
         and (
             model.get_relation(RELATION) is not None if certificates_hook else cluster.tls_related

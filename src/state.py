@@ -183,6 +183,11 @@ class ClusterAppData(_Databag):
     # The application status the leader last set ("name: message"). Only the leader sets it
     # and Juju keeps it, so an unchanged one is not set again: one status-set less a hook.
     app_status: str | None = None
+    # The leader's last full pass found nothing to wait for, report or carry on with, and
+    # every planned unit serving as a voter. Its update-status then looks at its own unit
+    # only: what it would act on (another unit's report, a client's request, a scale) comes
+    # with a hook of its own, which looks at everything and clears this if need be.
+    settled: bool = False
 
     def __post_init__(self) -> None:
         # Read back from JSON, the phase is its value and the clients are keyed by text.

@@ -21,6 +21,8 @@ class Outcome:
     held: str | None = None  # why something waits (a waiting status)
     blocked: str | None = None  # a user error to fix (a blocked status)
     stop: bool = False  # nothing after this duty can run in this pass
+    # Left for the next hook though nothing waits: the leader is not settled (reconcile.py).
+    unfinished: bool = False
 
 
 NOTHING = Outcome()

@@ -73,7 +73,12 @@ def _serve(snap: Snapshot, io: Shells) -> Outcome:
         cluster = _open_chroots(snap.but(cluster=cluster), io)
     except admin.AdminError as exc:
         held = held or f"open chroots wait for ZooKeeper: {exc}"
-    return Outcome(cluster=cluster, held=held, blocked="; ".join(problems) or None)
+    return Outcome(
+        cluster=cluster,
+        held=held,
+        blocked="; ".join(problems) or None,
+        unfinished=served.closing,
+    )
 
 
 def _tls_ca(snap: Snapshot) -> str | None:

@@ -37,7 +37,7 @@ import ops
 from ops import testing
 
 import clients
-from tests.unit.test_charm import APP
+from tests.unit.test_charm import APP, context
 from tests.unit.test_provider import (
     KAFKA_SECRETS,
     PEER_ID,
@@ -322,8 +322,12 @@ def test_after_a_scale_to_five_the_requirer_reads_the_new_endpoints_and_uris(dis
     cluster = dataclasses.replace(
         provided.get_relation(PEER_ID), peers_data={o: {"state": SERVING} for o in range(1, 5)}
     )
-    scaled = run(
-        with_relations(dataclasses.replace(provided, planned_units=5), cluster), "update_status"
+    # The last of the new units joins the peer relation: Juju runs relation-joined on the
+    # leader once it sees the unit (relation-list shows a unit only from then on).
+    ctx = context(0)
+    scaled = ctx.run(
+        ctx.on.relation_joined(cluster, remote_unit=4),
+        with_relations(dataclasses.replace(provided, planned_units=5), cluster),
     )
     # The requirer still tracks the first revision: only refresh=True shows the new uris.
     reading = requirer_reads(V0RequirerCharm, request, scaled, after=first, tracked=provided)

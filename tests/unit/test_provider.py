@@ -959,8 +959,12 @@ def test_endpoints_and_uris_follow_a_scale_from_three_to_five(disk, zookeeper):
     cluster = dataclasses.replace(
         first.get_relation(PEER_ID), peers_data={o: {"state": SERVING} for o in (1, 2, 3, 4)}
     )
-    out = run(
-        with_relations(dataclasses.replace(first, planned_units=5), cluster), "update_status"
+    # The last new unit joins: Juju's relation-joined on the leader (relation-list shows a
+    # unit from then on).
+    ctx = context(0)
+    out = ctx.run(
+        ctx.on.relation_joined(cluster, remote_unit=4),
+        with_relations(dataclasses.replace(first, planned_units=5), cluster),
     )
 
     assert sorted(zookeeper.config.ids) == [1, 2, 3, 4, 5]

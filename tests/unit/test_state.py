@@ -46,6 +46,7 @@ APP_DEFAULT = {
     "external-hosts": "{}",
     "external-ports": "{}",
     "app-status": "null",
+    "settled": "false",
 }
 APP_FULL = {
     "bootstrap-members": "[0, 1, 2]",
@@ -73,6 +74,7 @@ APP_FULL = {
     "external-hosts": '{"0": "10.0.0.1", "1": "10.0.0.2"}',
     "external-ports": '{"2181": 30001}',
     "app-status": '"active: 3 voting members, 1 client app"',
+    "settled": "true",
 }
 UNIT_DEFAULT = {
     "failed-config": "null",
@@ -138,6 +140,7 @@ FULL = ClusterAppData(
     external_hosts={0: "10.0.0.1", 1: "10.0.0.2"},
     external_ports={2181: 30001},
     app_status="active: 3 voting members, 1 client app",
+    settled=True,
 )
 UNIT = ClusterUnitData(
     state=MemberState.STARTED,
