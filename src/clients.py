@@ -148,7 +148,11 @@ def _quota(cap: int, asked: str | None, name: str) -> int:
         return cap
     if not asked.isdigit():
         raise ValueError(f"{name} {asked!r}: give a whole number (0 or nothing: the default)")
-    wanted = int(asked)
+    return within(cap, int(asked))
+
+
+def within(cap: int, wanted: int) -> int:
+    """A client's own limit where it is lower than the charm's (0: no limit)."""
     return wanted if wanted and (not cap or wanted < cap) else cap
 
 

@@ -134,8 +134,8 @@ class Provider:
                 # has (a client clearing its databag is not a removal).
                 granted[rid] = dataclasses.replace(
                     clients.Grant(rid, record.app, record.chroot, record.perms, record.x509),
-                    max_znodes=self.quotas[0],
-                    max_bytes=self.quotas[1],
+                    max_znodes=clients.within(self.quotas[0], record.max_znodes),
+                    max_bytes=clients.within(self.quotas[1], record.max_bytes),
                 )
             elif rid in decision.refused_parts:
                 # A subject or quota it may not have: it keeps the ones it had.

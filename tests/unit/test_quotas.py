@@ -69,6 +69,20 @@ def test_a_bad_quota_request_blocks_naming_the_fix_and_keeps_the_limits(disk, zo
     assert zookeeper.quotas["/kafka"] == clients.quota_limits(40, 67108864)
 
 
+def test_a_client_that_clears_its_databag_keeps_the_lower_quota_it_asked_for(disk, zookeeper):
+    granted = serve(disk, client(7, {**KAFKA, "quota-znodes": "50"}))
+
+    # Not a removal (the relation stays): it keeps its grant, and the limit it asked for.
+    out = run(asking(granted, 7, {}), relation_id=7)
+
+    assert zookeeper.quotas["/kafka"] == clients.quota_limits(50, 67108864)
+    assert answer(out, 7)["secret-user"]
+    # The charm's own limit, if lowered below it, still wins.
+    lowered = dataclasses.replace(out, config={"client-max-znodes": 20})
+    run(lowered, event="config_changed")
+    assert zookeeper.quotas["/kafka"] == clients.quota_limits(20, 67108864)
+
+
 def test_new_charm_limits_reach_every_client_on_config_changed(disk, zookeeper):
     granted = serve(disk, client(7, KAFKA), client(8, {"database": "/b"}, app="b"))
     lowered = dataclasses.replace(
