@@ -15,10 +15,22 @@ from tests.live.writer import Writer, client_app
 from tests.live.zk import session
 
 SEEDS = (11, 22, 33)
-# The writers log in with a digest identity (password=None). A kazoo SASL client ends its
-# session itself (AUTH_FAILED) when a server drops the connection in the middle of the SASL
-# exchange, as servers do while they elect a leader: kazoo's doing, not a session ZooKeeper
-# expired, and it would hide what these tests count.
+# The writers log in as a related client app by its digest identity (the provider grants
+# its SASL and its digest identity alike). A kazoo SASL client ends its session itself
+# (AUTH_FAILED, or SessionClosedRequireSasl taken as fatal) when a server drops or refuses
+# the SASL exchange, as servers do while they elect a leader: kazoo's doing, not a session
+# ZooKeeper expired, and it would hide what these tests count. login_refusals() prints
+# what the servers refused, should a writer's session end anyway.
+
+
+def login_refusals(cluster: Cluster) -> list[str]:
+    """The servers' own words for each SASL login they refused (a kazoo SASL client's
+    session ends on one), so a failure says which server refused and why."""
+    lines = []
+    for log in sorted(cluster.workdir.glob("unit-*.log")):
+        text = log.read_text(errors="replace").splitlines()
+        lines += [f"{log.name}: {line}" for line in text if "SASL authenticate" in line]
+    return lines[-10:]
 
 
 def config_seen_by(cluster: Cluster, ordinal: int) -> EnsembleConfig:
@@ -71,7 +83,7 @@ def scale_and_check(cluster: Cluster, writer: Writer, size: int) -> None:
         assert members in unit.status.message
     # What `juju status` shows for the app, as the leaders set it (only when it changed).
     assert cluster.app_status == testing.ActiveStatus(f"{size} voting members, 1 client app")
-    assert writer.expirations == 0
+    assert writer.expirations == 0, login_refusals(cluster)
 
 
 def zookeeper_leader(cluster: Cluster) -> int:
@@ -123,12 +135,12 @@ def test_scaling_keeps_every_acknowledged_write_in_any_legal_hook_order(cluster,
     if juju_leader is not None:
         cluster.elect(juju_leader)
     chroot, user = client_app(cluster)
-    with Writer(every_address(max(start, *sizes)) + chroot, None, sasl=user) as writer:
+    with Writer(every_address(max(start, *sizes)) + chroot, None, digest=user) as writer:
         for size in sizes:
             scale_and_check(cluster, writer, size)
             assert writer.acknowledged, "the client could not write"
     assert writer.missing() == []
-    assert writer.expirations == 0
+    assert writer.expirations == 0, login_refusals(cluster)
     writer.close()
 
 
@@ -136,7 +148,7 @@ def test_a_round_trip_through_every_size_on_one_ensemble(cluster):
     cluster.deploy(3)
     cluster.wait_serving()
     chroot, user = client_app(cluster)
-    with Writer(every_address(5) + chroot, None, sasl=user) as writer:
+    with Writer(every_address(5) + chroot, None, digest=user) as writer:
         for size in (5, 3, 1, 3, 4, 3):
             scale_and_check(cluster, writer, size)
     assert writer.missing() == []
@@ -191,7 +203,7 @@ def test_scaling_down_while_a_leaving_member_is_down_keeps_a_quorum(cluster):
     cluster.wait_serving()
     chroot, user = client_app(cluster)  # told its user while every server accepts it
     cluster.stop_process(cluster.units[1])  # a member that is about to go is down already
-    with Writer(every_address(3) + chroot, None, sasl=user) as writer:
+    with Writer(every_address(3) + chroot, None, digest=user) as writer:
         cluster.scale(1)
         cluster.wait_serving()
         cluster.settle()
