@@ -70,6 +70,7 @@ class Reconciler:
             io.workload.reachable,
             self.model.config,
             certificates_hook=io.certificates is not None,
+            space=io.space,
         )
         if secret is not None and isinstance(snap, Snapshot):
             # What this hook stored: Juju may show a secret's new revision only after the hook.

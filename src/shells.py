@@ -4,6 +4,7 @@ hook's one ZooKeeper admin session, what each server says of itself, Kubernetes,
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
 import tempfile
 from collections.abc import Callable
@@ -14,8 +15,15 @@ import admin
 from certificates import Certificates
 from cos import Hook
 from ensemble import EnsembleConfig
-from snapshot import Identity, Snapshot
-from state import INTERNAL_SECRET_LABEL, PEER, ClusterAppData, ClusterUnitData, InternalSecret
+from snapshot import Identity, Snapshot, Space
+from state import (
+    INTERNAL_SECRET_LABEL,
+    PEER,
+    STORAGE,
+    ClusterAppData,
+    ClusterUnitData,
+    InternalSecret,
+)
 from workload import Workload
 
 
@@ -41,6 +49,7 @@ class Shells:
         self.cos: Hook | None = None
         self._tls_reach: admin.Reach | None = None
         self._tls_dir: tempfile.TemporaryDirectory | None = None
+        self._space: Space | bool | None = False  # False: not read yet this hook
 
     # -- this unit's server ---------------------------------------------------------------
 
@@ -59,6 +68,24 @@ class Shells:
         if not self.workload.reachable or not self.workload.running():
             return admin.NOT_RUNNING
         return admin.probe(self.unit.local_host)
+
+    @property
+    def space(self) -> Space | None:
+        """Room on the data volume, read once a hook where Juju mounts the volume in the
+        charm container too (storage-get): the same filesystem ZooKeeper writes to."""
+        if self._space is False:
+            self._space = self._statvfs()
+        return self._space  # type: ignore[return-value]
+
+    def _statvfs(self) -> Space | None:
+        storages = self.model.storages[STORAGE]
+        if not storages:
+            return None
+        try:
+            stats = os.statvfs(storages[0].location)
+        except OSError:
+            return None
+        return Space(free=stats.f_bavail * stats.f_frsize, total=stats.f_blocks * stats.f_frsize)
 
     # -- the other servers, as ZooKeeper itself says ----------------------------------------
 

@@ -52,6 +52,14 @@ class Identity:
 
 
 @dataclasses.dataclass(frozen=True)
+class Space:
+    """Room on the unit's data volume, in bytes, as the charm container sees its mount."""
+
+    free: int  # what a non-root writer (ZooKeeper) may still use
+    total: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Snapshot:
     unit: Identity
     leader: bool
@@ -67,6 +75,8 @@ class Snapshot:
     tls_wanted: bool = False
     # The hook is update-status: only what cannot wait is done.
     periodic: bool = False
+    # Room on the data volume (None: no volume attached, or it cannot be read).
+    space: Space | None = None
 
     def but(self, **changes) -> Snapshot:
         return dataclasses.replace(self, **changes)
@@ -155,6 +165,7 @@ def gather(
     reachable: bool,
     config: Mapping,
     certificates_hook: bool = False,
+    space: Space | None = None,
 ) -> Snapshot | ops.StatusBase:
     """Read the world once; a status says why reconcile cannot go on yet.
 
@@ -194,6 +205,7 @@ def gather(
         and (
             model.get_relation(RELATION) is not None if certificates_hook else cluster.tls_related
         ),
+        space=space,
     )
 
 

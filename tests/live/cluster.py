@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -526,6 +527,15 @@ class Cluster:
                 if check.name in planned
             )
 
+    @staticmethod
+    def _mount_storage(ctx: testing.Context, unit: Unit) -> None:
+        """Juju mounts the data volume in the charm container too, where storage-get says
+        (ops' storage how-to): the charm's look at it (free space) is a look at the pod's
+        volume. ops.testing makes an empty directory there; the pod's storage replaces it."""
+        location = testing.Storage("data", index=0).get_filesystem(ctx)
+        location.rmdir()
+        location.symlink_to(unit.storage.resolve(), target_is_directory=True)
+
     def _context(self, unit: Unit) -> testing.Context:
         return testing.Context(
             unit.charm,
@@ -584,6 +594,7 @@ class Cluster:
         """Run the hook on what it saw at its start; publish its changes as Juju would."""
         unit = self.units[hook.unit]
         ctx = self._context(unit)
+        self._mount_storage(ctx, unit)
         state = self._state(unit, seen)
         try:
             event = self._event(ctx, state, hook, kwargs)
@@ -1162,14 +1173,24 @@ class Cluster:
         os.kill(process.pid, sig)  # the java process itself: every step of pod_argv execs
         process.wait(timeout=30)
 
-    def restart_pod(self, ordinal: int) -> None:
+    def restart_pod(self, ordinal: int, storage_lost: bool = False) -> None:
         """Kubernetes replaces the pod: every process and Pebble's plan go, the storage stays;
-        Juju then runs pebble-ready on the new container."""
+        Juju then runs pebble-ready on the new container.
+
+        `storage_lost`: the new pod comes up on an empty volume (its PVC was deleted, or
+        its node's local volume went with the node) while Juju's records of the unit,
+        its relation data among them, stay as they were."""
         self.run(ordinal, "stop")  # the old pod's charm, before its processes go
         unit = self.units[ordinal]
         with self.pebble_lock:
             for name in list(unit.services):
                 self._stop_service(unit, name, signal.SIGKILL)
+            if storage_lost:
+                for entry in unit.storage.iterdir():
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
             unit.layers, unit.specs = {}, {}
             self.pebble.forget_checks(unit)
             unit.notices, unit.awaiting = {}, []  # a new pod: a new Pebble, no notices yet
