@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from tests.live.cluster import Cluster, deadline_poll
 from tests.live.writer import Writer
 
 RESULTS = Path(__file__).resolve().parents[2] / ".cache" / "chaos.jsonl"
+# bench/chaos.py names a file of its own here, to print this run's lines alone.
+RUN_RESULTS = "ZK_CHAOS_RESULTS"
 
 
 @dataclasses.dataclass
@@ -157,12 +160,15 @@ def read_counter(hosts: str, user: tuple[str, str], path: str = "/counter"):
 
 
 def record(figures: dict) -> None:
-    """Print one case's figures as a JSON line and append it to .cache/chaos.jsonl."""
+    """Print one case's figures as a JSON line and append it to .cache/chaos.jsonl (and to
+    the file bench/chaos.py gave, if it did)."""
     line = json.dumps(figures)
     print(line)
     RESULTS.parent.mkdir(exist_ok=True)
-    with RESULTS.open("a") as out:
-        out.write(line + "\n")
+    targets = [RESULTS] + ([Path(os.environ[RUN_RESULTS])] if RUN_RESULTS in os.environ else [])
+    for target in targets:
+        with target.open("a") as out:
+            out.write(line + "\n")
 
 
 def client_figures(writer: Writer, updaters: list[Updater]) -> dict:
