@@ -16,14 +16,7 @@ from certificates import Certificates
 from cos import Hook
 from ensemble import EnsembleConfig
 from snapshot import Identity, Snapshot, Space
-from state import (
-    INTERNAL_SECRET_LABEL,
-    PEER,
-    STORAGE,
-    ClusterAppData,
-    ClusterUnitData,
-    InternalSecret,
-)
+from state import INTERNAL_SECRET_LABEL, PEER, ClusterAppData, ClusterUnitData, InternalSecret
 from workload import Workload
 
 
@@ -72,18 +65,15 @@ class Shells:
     @property
     def space(self) -> Space | None:
         """Room on the data volume, read once a hook where Juju mounts the volume in the
-        charm container too (storage-get): the same filesystem ZooKeeper writes to."""
+        charm container too: the same filesystem ZooKeeper writes to."""
         if self._space is False:
             self._space = self._statvfs()
         return self._space  # type: ignore[return-value]
 
     def _statvfs(self) -> Space | None:
-        storages = self.model.storages[STORAGE]
-        if not storages:
-            return None
         try:
-            stats = os.statvfs(storages[0].location)
-        except OSError:
+            stats = os.statvfs(self.unit.layout.charm_volume)
+        except OSError:  # not mounted (yet): nothing to say about it
             return None
         return Space(free=stats.f_bavail * stats.f_frsize, total=stats.f_blocks * stats.f_frsize)
 

@@ -20,8 +20,6 @@ from typing import Any, Self
 
 PEER = "cluster"
 CONTAINER = "zookeeper"
-# The data volume (metadata.yaml): ZooKeeper's data, myid and dynamic config.
-STORAGE = "data"
 INTERNAL_SECRET_LABEL = "zookeeper-internal"  # noqa: S105 (a label, not a secret)
 
 

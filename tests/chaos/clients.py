@@ -127,12 +127,14 @@ def holding(writer: Writer, seconds: float) -> None:
 
 
 def agreeing(cluster: Cluster, timeout: float) -> dict:
-    """Every member serving and naming the same voters (a member just back may serve a
-    moment before its view of the configuration is loaded)."""
+    """Every member serving, naming the same voters and one leader (a member just back may
+    serve a moment before its view of the configuration is loaded, and a leader thawed
+    after a new one was elected says it leads until it finds it has no quorum)."""
 
     def agreed():
         healths = {o: u.health() for o, u in cluster.units.items()}
         ok = all(h.serving for h in healths.values())
+        ok = ok and sum(h.mode == "leader" for h in healths.values()) == 1
         return healths if ok and len({h.voter_ids for h in healths.values()}) == 1 else None
 
     return deadline_poll(agreed, timeout, "every member serving the same configuration")

@@ -74,6 +74,9 @@ LIVE_DIFFERENCES = {
     "the Prometheus Java simpleclient they are built on",
     "Pebble keeps log targets in the plan and forwards nothing": "no Loki here",
     "test JVM flags (TEST_JVM_FLAGS)": "start in seconds on two cores; no fsync",
+    "the charm sees its data volume at the pod's storage directory (Layout.charm_volume)": (
+        "the charm runs in the test process, which has no /var/lib/zookeeper of its own"
+    ),
     "names resolve through /etc/hosts, not CoreDNS": "no Kubernetes DNS here",
     "hooks run one at a time in one process": "ops.testing; overlap is modelled by each "
     "hook seeing relation data as of its start",
@@ -372,7 +375,8 @@ class Cluster:
         network.publish(pod_name(ordinal), network.unit_address(ordinal))
         self.kube.add_node(f"node-{ordinal}", network.unit_address(ordinal))
         self.kube.schedule(APP, ordinal, f"node-{ordinal}")
-        layout = live_layout()
+        # The charm runs in this process: its container's mount of the volume is the pod's.
+        layout = dataclasses.replace(live_layout(), charm_volume=str(storage.resolve()))
         unit = Unit(ordinal, storage, netns, layout, self._charm_for(layout))
         unit.charm_bin = pebbled.make_charm_bin(self.workdir / f"pod-{ordinal}-charm-bin")
         self.units[ordinal] = unit
@@ -527,15 +531,6 @@ class Cluster:
                 if check.name in planned
             )
 
-    @staticmethod
-    def _mount_storage(ctx: testing.Context, unit: Unit) -> None:
-        """Juju mounts the data volume in the charm container too, where storage-get says
-        (ops' storage how-to): the charm's look at it (free space) is a look at the pod's
-        volume. ops.testing makes an empty directory there; the pod's storage replaces it."""
-        location = testing.Storage("data", index=0).get_filesystem(ctx)
-        location.rmdir()
-        location.symlink_to(unit.storage.resolve(), target_is_directory=True)
-
     def _context(self, unit: Unit) -> testing.Context:
         return testing.Context(
             unit.charm,
@@ -594,7 +589,6 @@ class Cluster:
         """Run the hook on what it saw at its start; publish its changes as Juju would."""
         unit = self.units[hook.unit]
         ctx = self._context(unit)
-        self._mount_storage(ctx, unit)
         state = self._state(unit, seen)
         try:
             event = self._event(ctx, state, hook, kwargs)

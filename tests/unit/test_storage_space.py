@@ -1,19 +1,21 @@
 """The data volume. Full: the unit says so (blocked, naming the fix) and is active again
 once there is room. Lost: the unit starts again as the same member.
 
-The charm reads the room where Juju mounts the volume in the charm container (storage-get);
-os.statvfs, the one call that asks the kernel, answers for that path as a nearly full or a
-roomy volume would, and for nothing else."""
+The charm reads the room where Juju mounts the volume in the charm container; os.statvfs,
+the one call that asks the kernel, answers for that path as the `data_volume` fixture says
+(conftest.py), and one test reads a real filesystem."""
 
 import dataclasses
 import os
 import re
+from dataclasses import replace
 
 import pytest
 from ops import testing
 
 import admin
 import status
+from charm import ZooKeeperCharm
 from layout import K8S
 from snapshot import Space
 from tests.unit.test_charm import (
@@ -26,34 +28,6 @@ from tests.unit.test_charm import (
 )
 
 MIB = 2**20
-FRAGMENT = 4096
-
-
-def volume(free: int, total: int) -> os.statvfs_result:
-    blocks, available = total // FRAGMENT, free // FRAGMENT
-    return os.statvfs_result(
-        (FRAGMENT, FRAGMENT, blocks, available, available, 1000, 900, 900, 0, 255)
-    )
-
-
-class Volume:
-    """The data volume's filesystem as the kernel reports it: `free` of `total` bytes."""
-
-    def __init__(self, monkeypatch, ctx: testing.Context, free: int, total: int = 1024 * MIB):
-        self.location = str(testing.Storage("data", index=0).get_filesystem(ctx))
-        self.free, self.total = free, total
-        real = os.statvfs
-
-        def statvfs(path):
-            if str(path) == self.location:
-                return volume(self.free, self.total)
-            return real(path)
-
-        monkeypatch.setattr(os, "statvfs", statvfs)
-
-
-def with_volume(state: testing.State) -> testing.State:
-    return dataclasses.replace(state, storages={testing.Storage("data", index=0)})
 
 
 @pytest.mark.parametrize(
@@ -78,10 +52,10 @@ def test_an_unknown_volume_is_not_full():
     assert status.storage_full(None) is None
 
 
-def test_a_full_volume_blocks_the_unit_and_names_the_fix(disk, monkeypatch):
+def test_a_full_volume_blocks_the_unit_and_names_the_fix(disk, data_volume):
     ctx = context()
-    Volume(monkeypatch, ctx, free=2 * MIB, total=1024 * MIB)
-    out = ctx.run(ctx.on.update_status(), with_volume(make_state(disk)))
+    data_volume.free, data_volume.total = 2 * MIB, 1024 * MIB
+    out = ctx.run(ctx.on.update_status(), make_state(disk))
 
     assert out.unit_status == testing.BlockedStatus(
         "data storage full: 2 MiB free of 1024 MiB; "
@@ -90,34 +64,33 @@ def test_a_full_volume_blocks_the_unit_and_names_the_fix(disk, monkeypatch):
     assert unit_state(out) == "serving"  # its server still answers: the leader counts it
 
 
-def test_a_full_volume_outranks_waiting_for_quorum(disk, monkeypatch, admin_server):
+def test_a_full_volume_outranks_waiting_for_quorum(disk, data_volume, admin_server):
     # ZooKeeper drops out of the quorum when it cannot write: the volume is what to fix.
     admin_server.health = admin.NOT_RUNNING
     ctx = context()
-    Volume(monkeypatch, ctx, free=0)
-    out = ctx.run(ctx.on.update_status(), with_volume(make_state(disk)))
+    data_volume.free = 0
+    out = ctx.run(ctx.on.update_status(), make_state(disk))
 
     assert out.unit_status.name == "blocked"
     assert out.unit_status.message.startswith("data storage full: 0 MiB free")
 
 
-def test_once_space_is_freed_the_unit_is_active_again(disk, monkeypatch):
+def test_once_space_is_freed_the_unit_is_active_again(disk, data_volume):
     ctx = context()
-    room = Volume(monkeypatch, ctx, free=0)
-    full = ctx.run(ctx.on.update_status(), with_volume(make_state(disk)))
-    room.free = 500 * MIB
+    data_volume.free = 0
+    full = ctx.run(ctx.on.update_status(), make_state(disk))
+    data_volume.free = 500 * MIB
     out = ctx.run(ctx.on.update_status(), full)
 
     assert full.unit_status.name == "blocked"
     assert out.unit_status == testing.ActiveStatus("leader, 3 members")
 
 
-def test_a_check_failing_on_a_full_volume_says_so_at_once(disk, monkeypatch, admin_server):
+def test_a_check_failing_on_a_full_volume_says_so_at_once(disk, data_volume, admin_server):
     """The health check's failure wakes the charm (no waiting for update-status)."""
     ctx = context()
-    room = Volume(monkeypatch, ctx, free=500 * MIB)
-    running = ctx.run(ctx.on.update_status(), with_volume(make_state(disk)))
-    room.free, admin_server.health = 0, admin.NOT_RUNNING
+    running = ctx.run(ctx.on.update_status(), make_state(disk))
+    data_volume.free, admin_server.health = 0, admin.NOT_RUNNING
     info = testing.CheckInfo(
         "zookeeper-ready",
         level=testing.pebble.CheckLevel.READY,
@@ -131,14 +104,23 @@ def test_a_check_failing_on_a_full_volume_says_so_at_once(disk, monkeypatch, adm
     assert out.unit_status.name == "blocked"
 
 
-def test_a_real_volume_with_room_leaves_the_unit_active(disk):
+def test_the_room_is_read_from_the_volumes_mount_in_the_charm_container(
+    disk, tmp_path, monkeypatch
+):
+    """A real filesystem (this machine's, under the test's directory) as the charm's mount
+    of the volume: its real figures, whatever they are, make the same decision."""
+    monkeypatch.setattr(ZooKeeperCharm, "layout", replace(K8S, charm_volume=str(tmp_path)))
     ctx = context()
-    out = ctx.run(ctx.on.update_status(), with_volume(make_state(disk)))
+    out = ctx.run(ctx.on.update_status(), make_state(disk))
 
-    assert out.unit_status == testing.ActiveStatus("leader, 3 members")
+    stats = os.statvfs(tmp_path)
+    room = Space(free=stats.f_bavail * stats.f_frsize, total=stats.f_blocks * stats.f_frsize)
+    full = status.storage_full(room)
+    assert (out.unit_status.message == full) if full else out.unit_status.name == "active"
 
 
-def test_without_a_volume_attached_yet_nothing_is_said_of_it(disk):
+def test_a_volume_not_mounted_says_nothing_of_it(disk, monkeypatch):
+    monkeypatch.setattr(ZooKeeperCharm, "layout", replace(K8S, charm_volume="/nowhere"))
     ctx = context()
     out = ctx.run(ctx.on.update_status(), make_state(disk))
 
