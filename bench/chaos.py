@@ -3,11 +3,14 @@
 charm, its figures printed as JSON lines so that runs can be compared over time.
 
 One line per case and run, as the case measured it:
-  {"bench": "chaos", "fault", "units", "writes_again_s", "all_serving_after_s" (or, for a
-   full volume, "serving_after_freed_s"), "acknowledged_writes", "acknowledged_updates",
-   "unknown_updates", "max_write_gap_s", "statuses": {"during", "after"}}
+  {"bench": "chaos", "fault", "units", "writes_again_s", "all_serving_after_s",
+   "acknowledged_writes", "acknowledged_updates", "unknown_updates", "max_write_gap_s",
+   "statuses": {"during", "after"}, and what a case adds (a full volume: the bytes filled,
+   "serving_after_freed_s", whether its member served while full)}
   writes_again_s       fault -> 20 more writes acknowledged by the clients of the majority
-  all_serving_after_s  heal (or the pod back) -> every member serving the same voters
+  all_serving_after_s  heal (the network back, the process thawed, the space freed; for
+                       a replaced pod, the fault) -> every member serving the same voters
+                       with one leader
 With --runs N > 1, one more line per fault: {"bench": "chaos-median", "fault", "runs", and
 the median of each time}. Every case also appends its line to .cache/chaos.jsonl. The cases
 assert what they guarantee (nothing acknowledged lost, no lost update, no session of the

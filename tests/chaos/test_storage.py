@@ -148,6 +148,8 @@ def test_a_full_data_volume_shows_in_status_and_loses_nothing(cluster: Cluster, 
             deadline_poll(recovered, 90, "the unit to serve and be active again", every=1)
             figures["serving_after_freed_s"] = round(time.monotonic() - freed, 2)
             after = agreeing(cluster, 60)
+            # The heal is the space freed: every member serving from then on.
+            figures["all_serving_after_s"] = round(time.monotonic() - freed, 2)
             flowing(writer, len(writer.acknowledged), 30, "writes once freed")
         cluster.settle()
         statuses = {"during": during, "after": statuses_of(cluster)}
