@@ -8,9 +8,9 @@ One line per case and run, as the case measured it:
    "statuses": {"during", "after"}, and what a case adds (a full volume: the bytes filled,
    "serving_after_freed_s", whether its member served while full)}
   writes_again_s       fault -> 20 more writes acknowledged by the clients of the majority
-  all_serving_after_s  heal (the network back, the process thawed, the space freed; for
-                       a replaced pod, the fault) -> every member serving the same voters
-                       with one leader
+  all_serving_after_s  heal (the network back, the process thawed, the space freed, a
+                       replaced pod's hooks done; for a lost volume, the fault itself) ->
+                       every member serving the same voters with one leader
 With --runs N > 1, one more line per fault: {"bench": "chaos-median", "fault", "runs", and
 the median of each time}. Every case also appends its line to .cache/chaos.jsonl. The cases
 assert what they guarantee (nothing acknowledged lost, no lost update, no session of the
