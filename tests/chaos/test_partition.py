@@ -45,6 +45,7 @@ def test_a_leader_on_the_minority_side_of_a_partition_changes_nothing(cluster: C
     hosts = cluster.hosts(sorted(majority)) + chroot
     pids = {o: u.process.pid for o, u in cluster.units.items()}
     restarts = {o: u.restarts for o, u in cluster.units.items()}
+    published = cluster.app_data["members"]  # the membership Juju's leader last recorded
     figures: dict[str, object] = {
         "bench": "chaos",
         "fault": "partition-2-3-leader-on-2",
@@ -87,6 +88,7 @@ def test_a_leader_on_the_minority_side_of_a_partition_changes_nothing(cluster: C
     cluster.settle()
     statuses = {"during": during, "after": statuses_of(cluster)}
     assert {h.voter_ids for h in after.values()} == {voters}
+    assert cluster.app_data["members"] == published
     assert {o: u.process.pid for o, u in cluster.units.items()} == pids
     assert {o: u.restarts for o, u in cluster.units.items()} == restarts
     assert all(u.status.name == "active" for u in cluster.units.values()), statuses

@@ -172,6 +172,7 @@ def test_a_unit_back_on_an_empty_volume_rejoins_as_the_same_member(cluster: Clus
     unit = cluster.units[victim]
     hosts = cluster.hosts([o for o in sorted(cluster.units) if o != victim]) + chroot
     others = {o: u.process.pid for o, u in cluster.units.items() if o != victim}
+    published = cluster.app_data["members"]
     figures: dict[str, object] = {"bench": "chaos", "fault": "data-volume-lost", "units": 3}
     with (
         Writer(hosts, None, path="/writes", sasl=user) as writer,
@@ -195,6 +196,7 @@ def test_a_unit_back_on_an_empty_volume_rejoins_as_the_same_member(cluster: Clus
     assert (unit.storage / "data/myid").read_text().strip() == str(victim + 1)
     assert {h.voter_ids for h in after.values()} == {voters}
     assert after[victim].mode == "follower"
+    assert cluster.app_data["members"] == published
     assert {o: cluster.units[o].process.pid for o in others} == others
     assert all(u.status.name == "active" for u in cluster.units.values()), statuses
     assert writer.missing() == []
