@@ -53,7 +53,8 @@ root: deps venv
 live: root
 	$(PY) -m pytest tests/live -q
 
-# Faults on pod-like units (kill, replace, freeze, cut off): its own step in .ci/run.
+# Faults on pod-like units (kill, replace, freeze, cut off, 5 units split 2/3, a full and a
+# lost data volume): its own step in .ci/run. bench/chaos.py runs it as a bench.
 chaos: root
 	$(PY) -m pytest tests/chaos -q
 

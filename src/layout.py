@@ -58,6 +58,10 @@ class Layout:
     # Pods have their own IPs: ZooKeeper listens on all of them. On loopback every unit
     # has its own 127.0.0.N and must bind to exactly that.
     per_unit_bind: bool = False
+    # The data volume as the charm container mounts it: Juju mounts a sidecar charm's
+    # storage there too, at metadata.yaml's `location` (the workload's path). Known without
+    # asking Juju (storage-get would be two more hook tools in every hook).
+    charm_volume: str = str(STORAGE)
 
     @property
     def java(self) -> str:

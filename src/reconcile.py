@@ -101,6 +101,7 @@ class Reconciler:
             certificates_hook=io.certificates is not None,
             # Only while its own server serves: otherwise the leader has things to do.
             own_only_if_settled=own_only and io.health.serving,
+            space=io.space,
         )
         if secret is not None and isinstance(snap, Snapshot):
             # What this hook stored: Juju may show a secret's new revision only after the hook.

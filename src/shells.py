@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import pathlib
 import tempfile
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import admin
 from certificates import Certificates
 from cos import Hook
 from ensemble import EnsembleConfig
-from snapshot import Identity, Snapshot
+from snapshot import Identity, Snapshot, Space
 from state import INTERNAL_SECRET_LABEL, PEER, ClusterAppData, ClusterUnitData, InternalSecret
 from workload import Workload
 
@@ -42,6 +43,7 @@ class Shells:
         self.cos: Hook | None = None
         self._tls_reach: admin.Reach | None = None
         self._tls_dir: tempfile.TemporaryDirectory | None = None
+        self._space: Space | bool | None = False  # False: not read yet this hook
 
     # -- this unit's server ---------------------------------------------------------------
 
@@ -60,6 +62,21 @@ class Shells:
         if not self.workload.reachable or not self.workload.running():
             return admin.NOT_RUNNING
         return admin.probe(self.unit.local_host)
+
+    @property
+    def space(self) -> Space | None:
+        """Room on the data volume, read once a hook where Juju mounts the volume in the
+        charm container too: the same filesystem ZooKeeper writes to."""
+        if self._space is False:
+            self._space = self._statvfs()
+        return self._space  # type: ignore[return-value]
+
+    def _statvfs(self) -> Space | None:
+        try:
+            stats = os.statvfs(self.unit.layout.charm_volume)
+        except OSError:  # not mounted (yet): nothing to say about it
+            return None
+        return Space(free=stats.f_bavail * stats.f_frsize, total=stats.f_blocks * stats.f_frsize)
 
     # -- the other servers, as ZooKeeper itself says ----------------------------------------
 

@@ -52,6 +52,14 @@ class Identity:
 
 
 @dataclasses.dataclass(frozen=True)
+class Space:
+    """Room on the unit's data volume, in bytes, as the charm container sees its mount."""
+
+    free: int  # what a non-root writer (ZooKeeper) may still use
+    total: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Snapshot:
     unit: Identity
     leader: bool
@@ -70,6 +78,8 @@ class Snapshot:
     # The leader's update-status while settled (ClusterAppData.settled): neither the other
     # units' reports nor planned_units() were read (two hook tools and more a unit).
     own_only: bool = False
+    # Room on the data volume (None: no volume attached, or it cannot be read).
+    space: Space | None = None
 
     def but(self, **changes) -> Snapshot:
         return dataclasses.replace(self, **changes)
@@ -162,6 +172,7 @@ def gather(
     config: Mapping,
     certificates_hook: bool = False,
     own_only_if_settled: bool = False,
+    space: Space | None = None,
 ) -> Snapshot | ops.StatusBase:
     """Read the world once; a status says why reconcile cannot go on yet.
 
@@ -205,6 +216,7 @@ def gather(
         and (
             model.get_relation(RELATION) is not None if certificates_hook else cluster.tls_related
         ),
+        space=space,
     )
 
 

@@ -6,11 +6,16 @@ from __future__ import annotations
 import ops
 
 import admin
-from snapshot import Snapshot
+from snapshot import Snapshot, Space
 from state import TLSPhase
 
 # A server with this many requests queued is struggling; say so in its status.
 BUSY_OUTSTANDING_REQUESTS = 1000
+# Below this much room on the data volume (the larger of the two) a server is about to fail
+# writing its transaction log or its next snapshot (as large as the data): say so before it
+# does. A full volume stops the member, never the ensemble's majority.
+LOW_SPACE_BYTES = 16 * 2**20
+LOW_SPACE_FRACTION = 0.02
 # A unit that joins while the ensemble speaks TLS cannot start without its certificate.
 WAITING_FOR_CERTIFICATE = "waiting for this unit's certificate from the certificates relation"
 
@@ -40,11 +45,25 @@ def found(
     return [ops.WaitingStatus(h) for h in held[:1]] + [ops.BlockedStatus(b) for b in blocked[:1]]
 
 
+def storage_full(space: Space | None) -> str | None:
+    """Why the data volume needs the user, if it does (None: room enough, or unknown)."""
+    if space is None or space.free >= max(LOW_SPACE_BYTES, space.total * LOW_SPACE_FRACTION):
+        return None
+    mib = 2**20
+    return (
+        f"data storage full: {space.free / mib:.0f} MiB free of {space.total / mib:.0f} MiB; "
+        "free space on the volume or move the unit to a larger one"
+    )
+
+
 def unit(
     snap: Snapshot, running: bool, health: admin.Health, restart_timeout: float
 ) -> list[ops.StatusBase]:
     statuses: list[ops.StatusBase] = []
     me = snap.me
+    full = storage_full(snap.space)
+    if full is not None:
+        statuses.append(ops.BlockedStatus(full))
     if me.failed_config is not None:
         statuses.append(
             ops.BlockedStatus(

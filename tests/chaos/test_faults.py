@@ -7,25 +7,31 @@ not, and the recovery times are printed (and appended to .cache/chaos.jsonl) as 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
-from kazoo.client import KazooClient
 
-from tests.chaos.clients import Updater, lost_updates
+from tests.chaos.clients import (
+    Updater,
+    agreeing,
+    client_figures,
+    flowing,
+    holding,
+    lost_updates,
+    read_counter,
+    record,
+    statuses_of,
+)
 from tests.live import network
-from tests.live.cluster import Cluster, deadline_poll
+from tests.live.cluster import Cluster
 from tests.live.writer import Writer, client_app
 
 RELATION = 90
 # Longer than the clients' session timeout (10 s): a frozen or cut-off member's sessions
 # would expire if nothing took them over.
 HOLD = 12.0
-RESULTS = Path(__file__).resolve().parents[2] / ".cache" / "chaos.jsonl"
 
 FAULTS = [
     "kill-leader-server",
@@ -36,34 +42,6 @@ FAULTS = [
     "cut-off-leader",
     "cut-off-follower",
 ]
-
-
-def flowing(writer: Writer, after: int, timeout: float, what: str, start=None) -> float:
-    """Seconds (since `start`, or now) until the writer has 20 more acknowledged writes
-    than `after`."""
-    start = time.monotonic() if start is None else start
-    deadline_poll(lambda: len(writer.acknowledged) > after + 20, timeout, what)
-    return time.monotonic() - start
-
-
-def agreeing(cluster: Cluster, timeout: float) -> dict:
-    """Every member serving and naming the same voters (a member just back may serve a
-    moment before its view of the configuration is loaded)."""
-
-    def agreed():
-        healths = {o: u.health() for o, u in cluster.units.items()}
-        ok = all(h.serving for h in healths.values())
-        return healths if ok and len({h.voter_ids for h in healths.values()}) == 1 else None
-
-    return deadline_poll(agreed, timeout, "every member serving the same configuration")
-
-
-def holding(writer: Writer, seconds: float) -> None:
-    """Keep the fault for `seconds`, the majority writing on all along (it fails if the
-    writer stops for more than 5 s of it)."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        flowing(writer, len(writer.acknowledged), 5, "writes during the fault")
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -85,7 +63,6 @@ def test_a_fault_loses_nothing_acknowledged_and_the_ensemble_recovers(cluster: C
     hosts = majority + chroot
     others = {o: u.process.pid for o, u in cluster.units.items() if o != victim}
     figures: dict[str, object] = {"bench": "chaos", "fault": fault, "units": 3}
-    statuses = {}
     with (
         Writer(hosts, None, path="/writes", sasl=user) as writer,
         Updater(hosts, user, "/counter", "a") as first,
@@ -105,12 +82,14 @@ def test_a_fault_loses_nothing_acknowledged_and_the_ensemble_recovers(cluster: C
             network.cut(victim)
         again = flowing(writer, before, 60, "writes after the fault", start=struck)
         figures["writes_again_s"] = round(again, 2)
+        # As each unit's last hook left it (a cut-off unit's is taken again below).
+        statuses = {"during": statuses_of(cluster)}
         if fault.startswith(("freeze", "cut")):
             holding(writer, HOLD)
             if fault.startswith("cut"):
                 # Every unit's charm runs a hook; the one cut off cannot reach a quorum.
                 cluster.settle()
-                statuses = {o: str(u.status) for o, u in cluster.units.items()}
+                statuses = {"during": statuses_of(cluster)}
                 assert unit.status.name == "waiting", statuses
                 assert "quorum" in unit.status.message, statuses
             if fault.startswith("freeze"):
@@ -122,7 +101,7 @@ def test_a_fault_loses_nothing_acknowledged_and_the_ensemble_recovers(cluster: C
         figures["all_serving_after_s"] = round(time.monotonic() - healed, 2)
         flowing(writer, len(writer.acknowledged), 30, "writes once healed")
     cluster.settle()
-    statuses |= {f"after-{o}": str(u.status) for o, u in cluster.units.items()}
+    statuses["after"] = statuses_of(cluster)
     # The charm changed no membership and restarted no server of the majority.
     assert {h.voter_ids for h in after.values()} == voters
     assert {o: cluster.units[o].process.pid for o in others} == others
@@ -132,23 +111,9 @@ def test_a_fault_loses_nothing_acknowledged_and_the_ensemble_recovers(cluster: C
 
     assert writer.missing() == []
     assert writer.expirations == first.expirations == second.expirations == 0
-    login = {"mechanism": "DIGEST-MD5", "username": user[0], "password": user[1]}
-    reader = KazooClient(hosts=hosts, sasl_options=login)
-    reader.start(timeout=15)
-    value, stat = reader.get("/counter")
-    reader.stop()
-    reader.close()
+    value, stat = read_counter(hosts, user)
     assert lost_updates([first, second], stat.version, value) == []
     for client in (writer, first, second):
         client.close()
-    figures |= {
-        "acknowledged_writes": len(writer.acknowledged),
-        "acknowledged_updates": len(first.acknowledged) + len(second.acknowledged),
-        "unknown_updates": first.unknown + second.unknown,
-        "max_write_gap_s": round(writer.max_gap, 2),
-    }
-    line = json.dumps(figures)
-    print(line)
-    RESULTS.parent.mkdir(exist_ok=True)
-    with RESULTS.open("a") as out:
-        out.write(line + "\n")
+    figures["statuses"] = statuses
+    record(figures | client_figures(writer, [first, second]))

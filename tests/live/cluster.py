@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import threading
@@ -73,6 +74,9 @@ LIVE_DIFFERENCES = {
     "the Prometheus Java simpleclient they are built on",
     "Pebble keeps log targets in the plan and forwards nothing": "no Loki here",
     "test JVM flags (TEST_JVM_FLAGS)": "start in seconds on two cores; no fsync",
+    "the charm sees its data volume at the pod's storage directory (Layout.charm_volume)": (
+        "the charm runs in the test process, which has no /var/lib/zookeeper of its own"
+    ),
     "names resolve through /etc/hosts, not CoreDNS": "no Kubernetes DNS here",
     "hooks run one at a time in one process": "ops.testing; overlap is modelled by each "
     "hook seeing relation data as of its start",
@@ -373,7 +377,8 @@ class Cluster:
         network.publish(pod_name(ordinal), network.unit_address(ordinal))
         self.kube.add_node(f"node-{ordinal}", network.unit_address(ordinal))
         self.kube.schedule(APP, ordinal, f"node-{ordinal}")
-        layout = live_layout()
+        # The charm runs in this process: its container's mount of the volume is the pod's.
+        layout = dataclasses.replace(live_layout(), charm_volume=str(storage.resolve()))
         unit = Unit(ordinal, storage, netns, layout, self._charm_for(layout))
         unit.charm_bin = pebbled.make_charm_bin(self.workdir / f"pod-{ordinal}-charm-bin")
         self.units[ordinal] = unit
@@ -1166,14 +1171,24 @@ class Cluster:
         os.kill(process.pid, sig)  # the java process itself: every step of pod_argv execs
         process.wait(timeout=30)
 
-    def restart_pod(self, ordinal: int) -> None:
+    def restart_pod(self, ordinal: int, storage_lost: bool = False) -> None:
         """Kubernetes replaces the pod: every process and Pebble's plan go, the storage stays;
-        Juju then runs pebble-ready on the new container."""
+        Juju then runs pebble-ready on the new container.
+
+        `storage_lost`: the new pod comes up on an empty volume (its PVC was deleted, or
+        its node's local volume went with the node) while Juju's records of the unit,
+        its relation data among them, stay as they were."""
         self.run(ordinal, "stop")  # the old pod's charm, before its processes go
         unit = self.units[ordinal]
         with self.pebble_lock:
             for name in list(unit.services):
                 self._stop_service(unit, name, signal.SIGKILL)
+            if storage_lost:
+                for entry in unit.storage.iterdir():
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
             unit.layers, unit.specs = {}, {}
             self.pebble.forget_checks(unit)
             unit.notices, unit.awaiting = {}, []  # a new pod: a new Pebble, no notices yet

@@ -140,6 +140,23 @@ def cut(ordinal: int, cut_off: bool = True) -> None:
     _ip("link", "set", f"zkv{ordinal}", "down" if cut_off else "up")
 
 
+def partition(side: set[int], other: set[int], apart: bool = True) -> None:
+    """Cut the units of `side` off from those of `other` (or heal that), both ways, while
+    each side keeps its own links and the node (the test's clients) still reaches everyone.
+
+    A blackhole route in each pod for every address of the other side: this machine's
+    kernel has no packet filter (no nftables, no tc drop action), and a route is what a
+    pod can be given alone. Packets of an open connection to the other side go nowhere, as
+    in a real partition; a new connection fails at once instead of timing out.
+    """
+    action = "add" if apart else "del"
+    for here, there in ((side, other), (other, side)):
+        for ordinal in sorted(here):
+            for remote in sorted(there):
+                route = ["route", action, "blackhole", f"{unit_address(remote)}/32"]
+                _ip(*route, netns=namespace_of(ordinal))
+
+
 @contextlib.contextmanager
 def inside(netns: str) -> Iterator[None]:
     """Run this thread (and every thread it starts) in a unit's namespace, as its hooks do."""

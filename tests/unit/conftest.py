@@ -74,6 +74,34 @@ def admin_server(monkeypatch):
     return server
 
 
+class DataVolume:
+    """The data volume's filesystem as the kernel reports it to the charm container:
+    `free` of `total` bytes (roomy unless a test fills it). Only os.statvfs of the
+    volume's mount point is answered; every other path goes to the real call."""
+
+    FRAGMENT = 4096
+
+    def __init__(self, free: int = 8 * 2**30, total: int = 10 * 2**30):
+        self.free, self.total = free, total
+
+    def result(self) -> os.statvfs_result:
+        blocks, available = self.total // self.FRAGMENT, self.free // self.FRAGMENT
+        size = self.FRAGMENT
+        return os.statvfs_result((size, size, blocks, available, available, 10, 9, 9, 0, 255))
+
+
+@pytest.fixture(autouse=True)
+def data_volume(monkeypatch):
+    volume = DataVolume()
+    real = os.statvfs
+
+    def statvfs(path):
+        return volume.result() if str(path) == K8S.charm_volume else real(path)
+
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    return volume
+
+
 @pytest.fixture(autouse=True)
 def no_zookeeper_sessions(monkeypatch):
     """A tripwire, not a fake: a unit test that makes the charm open a kazoo session (or log
