@@ -45,6 +45,11 @@ APP_DEFAULT = {
     "k8s-forbidden": "null",
     "external-hosts": "{}",
     "external-ports": "{}",
+    "data-dir": "null",
+    "restore": "null",
+    "restore-problem": "null",
+    "backup-last": "null",
+    "backup-error": "null",
 }
 APP_FULL = {
     "bootstrap-members": "[0, 1, 2]",
@@ -71,6 +76,11 @@ APP_FULL = {
     "k8s-forbidden": '"f2"',
     "external-hosts": '{"0": "10.0.0.1", "1": "10.0.0.2"}',
     "external-ports": '{"2181": 30001}',
+    "data-dir": "null",
+    "restore": "null",
+    "restore-problem": "null",
+    "backup-last": "null",
+    "backup-error": "null",
 }
 UNIT_DEFAULT = {
     "failed-config": "null",
@@ -88,6 +98,8 @@ UNIT_DEFAULT = {
     "tls-ca-next": "null",
     "tls-trusts": "[]",
     "external-sans": "[]",
+    "restore-ready": "null",
+    "restore-error": "null",
 }
 UNIT_FULL = {
     "failed-config": '"c0"',
@@ -105,6 +117,8 @@ UNIT_FULL = {
     "tls-ca-next": '"CA2"',
     "tls-trusts": '["f1", "f2"]',
     "external-sans": '["10.0.0.1"]',
+    "restore-ready": "null",
+    "restore-error": "null",
 }
 
 FULL = ClusterAppData(
