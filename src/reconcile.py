@@ -16,6 +16,7 @@ import ops
 
 from duties import (
     Outcome,
+    backup,
     bootstrap,
     clients,
     exposure,
@@ -101,14 +102,17 @@ class Reconciler:
     def _duties(self, leader: bool) -> list[Duty]:
         restart = functools.partial(server.restart_in_turn, restart_timeout=self.restart_timeout)
         if not leader:
-            return [tls.stores, server.prepare, restart, server.report]
+            return [backup.restore, tls.stores, server.prepare, restart, server.report]
         # The leader grants before its own restart too: no later hook may come to grant it.
         return [
+            # First: a restore stops servers before anything could start or roll them.
+            backup.restore,
             tls.stores,
             server.prepare,
             roll.run,
             restart,
             server.report,
+            backup.gate,
             tls.switch,
             membership.run,
             roll.run,
@@ -118,6 +122,7 @@ class Reconciler:
             # Before clients: they are told the addresses it records.
             exposure.run,
             clients.run,
+            backup.scheduled,
         ]
 
     def _pass(self, snap: Snapshot) -> InternalSecret | None:

@@ -212,9 +212,7 @@ def log_config(layout: Layout, level: str) -> str:
     )
 
 
-def jvm_flags(
-    config: CharmConfig, layout: Layout, backup_digest: str | None = None
-) -> list[str]:
+def jvm_flags(config: CharmConfig, layout: Layout, backup_digest: str | None = None) -> list[str]:
     log_flag = (
         f"-Dlogback.configurationFile={layout.log_config}"
         if layout.logging == "logback"
@@ -234,8 +232,11 @@ def jvm_flags(
         # The digest super user the admin server's snapshot command is asked as (backups:
         # it takes no SASL). A SHA-1 digest of a random 32-character password, not the
         # password: the command line shows it.
-        *([f"-Dzookeeper.DigestAuthenticationProvider.superDigest={backup_digest}"]
-          if backup_digest else []),
+        *(
+            [f"-Dzookeeper.DigestAuthenticationProvider.superDigest={backup_digest}"]
+            if backup_digest
+            else []
+        ),
         *layout.extra_jvm_flags,
     ]
 

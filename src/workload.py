@@ -52,6 +52,17 @@ class Workload:
             group=self.layout.group,
         )
 
+    def write_stream(self, path, stream) -> None:
+        """A large binary file (a snapshot), streamed to the container, for ZooKeeper only."""
+        self.container.push(
+            str(path),
+            stream,
+            make_dirs=True,
+            permissions=0o640,
+            user=self.layout.user,
+            group=self.layout.group,
+        )
+
     def ensure_dirs(self, data_dir=None) -> None:
         # The storage mount belongs to root; ZooKeeper (non-root) must own what it writes to,
         # including the config dir, where it writes its own dynamic config files.
