@@ -278,7 +278,7 @@ class Actions(ops.Object):
         if not backup.valid_id(backup_id):
             event.fail(
                 f"backup-id must be a backup's id as list-backups shows it "
-                f"(like 2026-12-02T03-00-00Z), not {backup_id!r}"
+                f"(like 20261202-030000), not {backup_id!r}"
             )
             return
         snap = self._whole_ensemble(event, f"restore backup-id={backup_id}")

@@ -20,8 +20,9 @@ import zksnap
 
 SNAPSHOT = "snapshot"
 MANIFEST = "manifest.json"
-ID_FORMAT = "%Y-%m-%dT%H-%M-%SZ"
-_ID = re.compile(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ")
+# UTC, sortable, and a valid action result key (Juju allows lowercase, digits and hyphens).
+ID_FORMAT = "%Y%m%d-%H%M%S"
+_ID = re.compile(r"\d{8}-\d{6}")
 # A scheduled backup later than this past its due time is overdue (update-status runs
 # every 5 minutes by default; a few missed runs are not yet worth a status).
 OVERDUE_AFTER = 30 * 60

@@ -138,7 +138,7 @@ class _Reader:
         return "" if data is None else data.decode()
 
     def at_end(self) -> bool:
-        return self.stream.peek(1)[:1] == b"" if hasattr(self.stream, "peek") else False
+        return self.stream.peek(1)[:1] == b""
 
     def seal(self) -> None:
         expected = self.checksum
@@ -149,11 +149,13 @@ class _Reader:
             raise SnapshotError("the snapshot's seal is malformed")
 
 
-def _opened(stream: BinaryIO) -> io.BufferedReader:
-    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)
+def _opened(stream: BinaryIO) -> BinaryIO:
+    # Buffered files (what the charm spools into) are read as they are: a wrapper would
+    # close the caller's file when it goes.
+    buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
     head = buffered.peek(4)[:4]
     if head[:2] == b"\x1f\x8b":  # snapshot.compression.method=gz
-        return io.BufferedReader(gzip.GzipFile(fileobj=buffered))  # type: ignore[arg-type]
+        return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
     if head != MAGIC:
         raise SnapshotError(
             "not a ZooKeeper snapshot (or compressed with snappy, which is not supported)"
