@@ -95,7 +95,7 @@ def request_bucket(model: ops.Model, name: str) -> None:
 
 # What S3 says, as the fix the operator needs.
 _WRONG_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403"}
-_NO_BUCKET = {"NoSuchBucket"}
+_NO_BUCKET = {"NoSuchBucket", "404"}  # a HEAD of a missing bucket has no body: only 404
 
 
 def _explained(exc: Exception, settings: Settings) -> S3Error:
