@@ -122,12 +122,20 @@ def _explained(exc: Exception, settings: Settings) -> S3Error:
     return S3Error(f"S3 at {where} failed: {type(exc).__name__}")
 
 
+# ops sends every log record to Juju's debug-log; botocore's debug records carry each
+# request's signed headers (the access key among them). Warnings and errors only.
+QUIET = ("boto3", "botocore", "s3transfer", "urllib3")
+
+
 class Store:
     """A bucket (under its path), through boto3 with bounded retries and timeouts."""
 
     def __init__(self, settings: Settings):
         import boto3  # slow to import: only hooks that talk to S3 pay for it
         from botocore.config import Config
+
+        for name in QUIET:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
         self.settings = settings
         self._ca = None

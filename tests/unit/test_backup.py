@@ -551,3 +551,16 @@ def test_a_unit_that_cannot_fetch_the_backup_calls_the_restore_off(ctx, disk, s3
         == ops.pebble.ServiceStatus.ACTIVE
     )
     assert isinstance(out.unit_status, testing.BlockedStatus)
+
+
+def test_no_key_reaches_the_logs_or_peer_data(ctx, disk, s3, snapshots):
+    state = serving(disk, relations=[s3_relation()], config={"backup-schedule-hours": 1})
+    out = ctx.run(ctx.on.update_status(), started(ctx, state))
+    run_action(ctx, out, "create-backup")
+    logged = " ".join(line.message for line in ctx.juju_log)
+    assert "backup" in logged
+    peers = out.get_relations("cluster")[0]
+    stored = json.dumps([dict(peers.local_app_data), dict(peers.local_unit_data)])
+    for key in ("AKIAEXAMPLE", "secret-example"):
+        assert key not in logged
+        assert key not in stored
