@@ -109,25 +109,7 @@ def test_backup_under_a_writer_then_restore_brings_back_exactly_the_snapshot(clu
     later = [p for p in after if chroot + p not in in_backup]
     assert later
 
-    restored = action(cluster, "restore", **{"backup-id": backup_id})
-    assert restored["restoring"] == backup_id
-    cluster.wait_serving()
-    app = cluster.app_data
-    assert app.get("restore") in (None, "null"), app.get("restore")
-    assert app.get("restore-problem") in (None, "null"), app.get("restore-problem")
-    assert app.get("data-dir", "null") != "null"
-    for unit in cluster.units.values():
-        assert isinstance(unit.status, testing.ActiveStatus), (unit.ordinal, unit.status)
-
-    # The tree, its ACLs and its data, znode by znode, as the snapshot holds them.
-    tree = live_tree(cluster)
-    live = {path: node for path, node in tree.items() if node.compared}
-    wanted = {node.path: node for node in parsed.compared}
-    assert sorted(live) == sorted(wanted)
-    for path, node in wanted.items():
-        assert live[path].data == node.data, path
-        assert sorted(live[path].acl) == sorted(node.acl), path
-    assert zksnap.tree_digest(live.values()) == manifest["digest"]
+    tree = restore_and_compare(cluster, backup_id, manifest, parsed)
     assert not [p for p in before if chroot + p not in tree]
     assert not [p for p in later if chroot + p in tree]
 
@@ -149,6 +131,63 @@ def test_backup_under_a_writer_then_restore_brings_back_exactly_the_snapshot(clu
     # The previous data is still where it was on every unit.
     for unit in cluster.units.values():
         assert list((unit.storage / "data" / "version-2").glob("log.*")), unit.ordinal
+
+
+def restore_and_compare(cluster, backup_id: str, manifest: dict, parsed: zksnap.Parsed) -> dict:
+    """Restore the backup; the tree, its ACLs and its data, znode by znode, must be the
+    snapshot's. Returns the live tree."""
+    restored = action(cluster, "restore", **{"backup-id": backup_id})
+    assert restored["restoring"] == backup_id
+    cluster.wait_serving()
+    app = cluster.app_data
+    assert app.get("restore") in (None, "null"), app.get("restore")
+    assert app.get("restore-problem") in (None, "null"), app.get("restore-problem")
+    assert app.get("data-dir", "null") != "null"
+    for unit in cluster.units.values():
+        assert isinstance(unit.status, testing.ActiveStatus), (unit.ordinal, unit.status)
+    tree = live_tree(cluster)
+    live = {path: node for path, node in tree.items() if node.compared}
+    wanted = {node.path: node for node in parsed.compared}
+    assert sorted(live) == sorted(wanted)
+    for path, node in wanted.items():
+        assert live[path].data == node.data, path
+        assert sorted(live[path].acl) == sorted(node.acl), path
+    assert zksnap.tree_digest(live.values()) == manifest["digest"]
+    return tree
+
+
+def _backed_up(cluster) -> str | None:
+    """One try at create-backup: its id, or None while no server can give a snapshot."""
+    try:
+        return action(cluster, "create-backup")["backup-id"]
+    except testing.ActionFailed:
+        return None
+
+
+def test_a_backup_taken_while_the_zookeeper_leader_is_killed_restores_consistently(
+    cluster, s3_server
+):
+    endpoint, client = s3_server
+    cluster.deploy(3)
+    cluster.wait_serving()
+    chroot, user = client_app(cluster)
+    cluster.relate_s3(provider_data(endpoint))
+    with Writer(cluster.hosts() + chroot, None, sasl=user) as writer:
+        deadline_poll(lambda: len(writer.acknowledged) >= 200, 60, "200 writes")
+        healths = cluster.wait_serving()
+        zk_leader = next(o for o, h in healths.items() if h.mode == "leader")
+        before = list(writer.acknowledged)
+        cluster.kill_process(cluster.units[zk_leader])
+        backup_id = deadline_poll(lambda: _backed_up(cluster), 90, "a backup", every=0.5)
+        during = len(writer.acknowledged)
+        deadline_poll(lambda: len(writer.acknowledged) >= during + 100, 60, "100 more writes")
+    writer.close()
+    cluster.wait_serving()
+    manifest = action(cluster, "list-backups")["backups"][backup_id]
+    parsed = downloaded(client, backup_id)
+    assert not [p for p in before if chroot + p not in parsed.nodes]
+    tree = restore_and_compare(cluster, backup_id, manifest, parsed)
+    assert not [p for p in before if chroot + p not in tree]
 
 
 def _writes(client) -> bool:
