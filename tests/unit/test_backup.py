@@ -564,3 +564,102 @@ def test_no_key_reaches_the_logs_or_peer_data(ctx, disk, s3, snapshots):
     for key in ("AKIAEXAMPLE", "secret-example"):
         assert key not in logged
         assert key not in stored
+
+
+class RestoredTree:
+    """What the leader's session reads back after the servers started on the snapshot (the
+    admin session is the shell; its tree is given here), and the root ACL it sets after."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.acls_set: list[str] = []
+
+    def tree(self):
+        return self.nodes
+
+    def set_acls(self, path, acls):
+        self.acls_set.append(path)
+
+
+def checking(ctx, disk, s3, monkeypatch, tree):
+    import contextlib
+
+    put_backup(s3, "20200101-000000")
+    restored = RestoredTree(tree)
+
+    @contextlib.contextmanager
+    def session(*args, **kwargs):
+        yield restored
+
+    monkeypatch.setattr(admin, "session", session)
+    monkeypatch.setattr(
+        admin, "server_stats", lambda host, port=2181, **kw: {"mode": "leader", "zxid": 0x300}
+    )
+    plan = {
+        "id": "20200101-010000",
+        "backup": "20200101-000000",
+        "data-dir": "data-restored-20200101-010000",
+        "phase": "start",
+        "previous-data-dir": "data",
+    }
+    state = started(ctx, serving(disk, relations=[s3_relation()]))
+    state = stopped(
+        with_peer_data(
+            state, {"restore": json.dumps(plan), "data-dir": json.dumps(plan["data-dir"])}
+        )
+    )
+    # As every unit's server was stopped in the step before: this hook starts it on the
+    # restored directory, the next one (its watcher's notice that it serves) checks.
+    out = ctx.run(ctx.on.update_status(), state)
+    assert json.loads(out.get_relations("cluster")[0].local_app_data["restore"])
+    out = ctx.run(ctx.on.update_status(), out)
+    return out, out.get_relations("cluster")[0].local_app_data, restored
+
+
+def stopped(state):
+    workload = state.get_container("zookeeper")
+    statuses = {**workload.service_statuses, "zookeeper": ops.pebble.ServiceStatus.INACTIVE}
+    return dataclasses.replace(
+        state, containers={dataclasses.replace(workload, service_statuses=statuses)}
+    )
+
+
+def test_a_restored_tree_equal_to_the_snapshot_ends_the_restore_and_grants_again(
+    ctx, disk, s3, monkeypatch
+):
+    tree = zksnap.parse(io.BytesIO(jute.snapshot(TREE, last_zxid=0x200))).nodes
+    out, app, restored = checking(ctx, disk, s3, monkeypatch, tree)
+    assert json.loads(app.get("restore", "null")) is None
+    assert json.loads(app.get("restore-problem", "null")) is None
+    # The grants of now are applied again: the root is closed again first.
+    assert restored.acls_set == ["/"]
+    assert json.loads(app["root-closed"]) is True
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+
+
+def test_a_restored_tree_that_differs_blocks_naming_the_znode_and_the_kept_data(
+    ctx, disk, s3, monkeypatch
+):
+    changed = [dataclasses.replace(TREE[0], data=b"not the backup's"), *TREE[1:]]
+    tree = zksnap.parse(io.BytesIO(jute.snapshot(changed, last_zxid=0x200))).nodes
+    out, app, _ = checking(ctx, disk, s3, monkeypatch, tree)
+    assert json.loads(app.get("restore", "null")) is None
+    problem = json.loads(app["restore-problem"])
+    assert "/app data differs" in problem
+    assert "previous data is kept in data" in problem
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert "/app data differs" in out.unit_status.message
+
+
+def test_the_check_waits_while_a_restored_server_does_not_serve(ctx, disk, s3, monkeypatch):
+    tree = zksnap.parse(io.BytesIO(jute.snapshot(TREE, last_zxid=0x200))).nodes
+    monkeypatch.setattr(admin, "server_stats", lambda host, port=2181, **kw: {})
+    put_backup(s3, "20200101-000000")
+    plan = {"id": "r", "backup": "20200101-000000", "data-dir": "d", "phase": "start"}
+    state = started(ctx, serving(disk, relations=[s3_relation()]))
+    state = stopped(with_peer_data(state, {"restore": json.dumps(plan), "data-dir": '"d"'}))
+    out = ctx.run(ctx.on.update_status(), ctx.run(ctx.on.update_status(), state))
+    app = out.get_relations("cluster")[0].local_app_data
+    assert json.loads(app["restore"])["phase"] == "start"
+    assert isinstance(out.unit_status, testing.WaitingStatus)
+    assert tree  # the tree is not read before every server serves
