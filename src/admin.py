@@ -365,6 +365,41 @@ class Admin:
     def delete_tree(self, path: str) -> None:
         self.client.retry(self.client.delete, path, recursive=True)
 
+    @_converted
+    def tree(self) -> dict:
+        """Every znode with its data, ACL and stat, read level by level with requests in
+        flight together (one at a time would take minutes for 100,000 znodes)."""
+        from kazoo.exceptions import NoNodeError
+
+        client = self.client
+        client.retry(client.sync, "/")
+        found = {}
+        level = ["/"]
+        while level:
+            below = []
+            for start in range(0, len(level), TREE_BATCH):
+                batch = level[start : start + TREE_BATCH]
+                asked = [
+                    (
+                        p,
+                        client.get_async(p),
+                        client.get_acls_async(p),
+                        client.get_children_async(p),
+                    )
+                    for p in batch
+                ]
+                for path, got, acls, children in asked:
+                    try:
+                        data, stat = got.get(timeout=30)
+                        acl_list, _ = acls.get(timeout=30)
+                        names = children.get(timeout=30)
+                    except NoNodeError:
+                        continue  # deleted meanwhile: a change since, not part of the tree
+                    found[path] = _node(path, data or b"", stat, acl_list)
+                    below += [f"{path.rstrip('/')}/{name}" for name in names]
+            level = below
+        return found
+
 
 PERM_BITS = {"r": 1, "w": 2, "c": 4, "d": 8, "a": 16}
 QUOTA_ROOT = "/zookeeper/quota"
@@ -516,36 +551,3 @@ def _node(path: str, data: bytes | None, stat, acls):
         stat.aversion,
         stat.ephemeralOwner,
     )
-
-
-def _tree(self: Admin) -> dict:
-    """Every znode with its data, ACL and stat, read level by level with requests in
-    flight together (one at a time would take minutes for 100,000 znodes)."""
-    from kazoo.exceptions import NoNodeError
-
-    client = self.client
-    client.retry(client.sync, "/")
-    found = {}
-    level = ["/"]
-    while level:
-        below = []
-        for start in range(0, len(level), TREE_BATCH):
-            batch = level[start : start + TREE_BATCH]
-            asked = [
-                (p, client.get_async(p), client.get_acls_async(p), client.get_children_async(p))
-                for p in batch
-            ]
-            for path, got, acls, children in asked:
-                try:
-                    data, stat = got.get(timeout=30)
-                    acl_list, _ = acls.get(timeout=30)
-                    names = children.get(timeout=30)
-                except NoNodeError:
-                    continue  # deleted meanwhile: a change since, not part of the tree
-                found[path] = _node(path, data or b"", stat, acl_list)
-                below += [f"{path.rstrip('/')}/{name}" for name in names]
-        level = below
-    return found
-
-
-Admin.tree = _converted(_tree)
