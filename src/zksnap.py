@@ -33,6 +33,11 @@ OPEN_ACL_REF = -1
 OPEN_ACL = ((31, "world", "anyone"),)
 # ZooKeeper rewrites this node from its dynamic config file on start: not backed-up data.
 CONFIG_NODE = "/zookeeper/config"
+# A quota's usage node: the server keeps it up to date without transactions and counts it
+# again from the tree when it loads a snapshot (DataTree.setupQuota), so in a fuzzy
+# snapshot it holds a count taken at another moment than the tree it counts.
+QUOTA_ROOT = "/zookeeper/quota/"
+QUOTA_STATS = "/zookeeper_stats"
 
 Acl = tuple[int, str, str]  # perms, scheme, id
 
@@ -57,8 +62,12 @@ class Node:
     def compared(self) -> bool:
         """Whether a restore must bring this node back as it is here. Ephemeral, container
         and TTL nodes (any owner) are not compared: the server removes them on its own once
-        their session is gone or they are empty or expired."""
-        return self.ephemeral_owner == 0 and self.path != CONFIG_NODE
+        their session is gone or they are empty or expired. Nor is what the server derives
+        when it loads: its config node and the quotas' usage counts."""
+        derived = self.path == CONFIG_NODE or (
+            self.path.startswith(QUOTA_ROOT) and self.path.endswith(QUOTA_STATS)
+        )
+        return self.ephemeral_owner == 0 and not derived
 
 
 @dataclasses.dataclass(frozen=True)

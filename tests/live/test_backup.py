@@ -211,3 +211,57 @@ def test_a_backup_without_a_bucket_or_with_wrong_endpoint_fails_the_action(clust
         action(cluster, "create-backup")
     with pytest.raises(testing.ActionFailed, match=r"no backup 20200101-000000|unreachable"):
         action(cluster, "restore", **{"backup-id": "20200101-000000"})
+
+
+def test_a_backup_taken_while_the_ensemble_scales_from_3_to_5_restores_consistently(
+    cluster, s3_server
+):
+    from tests.live.juju import Hook
+
+    endpoint, client = s3_server
+    cluster.deploy(3)
+    cluster.wait_serving()
+    chroot, user = client_app(cluster)
+    cluster.relate_s3(provider_data(endpoint))
+    taken: dict[str, object] = {}
+
+    def back_up_while_joining() -> None:
+        # Between two of the scale's hooks, once a joiner's server runs and before the
+        # scale is over: the action as Juju would run it then, retried at the next hook
+        # while no server can give a snapshot.
+        joining = [u for o, u in cluster.units.items() if o >= 3 and u.alive]
+        if "id" in taken or not joining:
+            return
+        hook = Hook(cluster.leader, "action")
+        try:
+            cluster._finish(hook, cluster._begin(hook), name="create-backup", params={})
+        except testing.ActionFailed:
+            return
+        taken["id"] = cluster.action_results["backup-id"]
+        taken["acknowledged"] = list(writer.acknowledged)
+        taken["voters"] = len(admin_voters(cluster))
+
+    with Writer(cluster.hosts() + chroot, None, sasl=user) as writer:
+        deadline_poll(lambda: len(writer.acknowledged) >= 200, 60, "200 writes")
+        before = list(writer.acknowledged)
+        cluster.after_hook.append(back_up_while_joining)
+        try:
+            cluster.scale(5)
+        finally:
+            cluster.after_hook.remove(back_up_while_joining)
+        cluster.wait_serving()
+    writer.close()
+    assert "id" in taken, "no backup was taken while the ensemble scaled"
+    assert taken["voters"] < 5  # the joiners were not all voting yet
+    backup_id = str(taken["id"])
+    manifest = action(cluster, "list-backups")["backups"][backup_id]
+    parsed = downloaded(client, backup_id)
+    assert not [p for p in before if chroot + p not in parsed.nodes]
+    tree = restore_and_compare(cluster, backup_id, manifest, parsed)
+    assert len(cluster.units) == 5
+    assert not [p for p in before if chroot + p not in tree]
+
+
+def admin_voters(cluster) -> list[int]:
+    with cluster.admin() as session:
+        return [s.id for s in session.committed_config().voters]

@@ -33,6 +33,8 @@ TREE = [
     jute.N("/app/a", b"1", ((1, "world", "anyone"), (31, "sasl", "super")), czxid=8, mzxid=8),
     jute.N("/ephemeral", b"", owner=0x1000, czxid=9, mzxid=9),
     jute.N("/zookeeper/config", b"server.1=...", czxid=2, mzxid=2),
+    jute.N("/zookeeper/quota/app/zookeeper_stats", b"count=2,bytes=6", czxid=3, mzxid=3),
+    jute.N("/zookeeper/quota/app/zookeeper_limits", b"count=10,bytes=-1", czxid=3, mzxid=3),
 ]
 
 
@@ -47,8 +49,15 @@ def test_a_snapshot_reads_back_with_its_nodes_acls_and_last_zxid():
     assert parsed.nodes["/app"].acl == ((31, "sasl", "relation-1"),)
     assert parsed.nodes["/app/a"].acl == ((1, "world", "anyone"), (31, "sasl", "super"))
     assert parsed.nodes["/"].acl == zksnap.OPEN_ACL
-    # Ephemeral nodes and ZooKeeper's own config are not what a restore is checked on.
-    assert {n.path for n in parsed.compared} == {"/", "/zookeeper", "/app", "/app/a"}
+    # Ephemeral nodes, ZooKeeper's own config and a quota's usage count (recounted when a
+    # server loads the snapshot) are not what a restore is checked on; the quota is.
+    assert {n.path for n in parsed.compared} == {
+        "/",
+        "/zookeeper",
+        "/app",
+        "/app/a",
+        "/zookeeper/quota/app/zookeeper_limits",
+    }
     assert parsed.ephemeral == 1
 
 
@@ -130,6 +139,7 @@ def test_differences_name_each_node_and_skip_what_was_written_since():
         [
             dataclasses.replace(TREE[0], data=b"other"),
             dataclasses.replace(TREE[1], acl=((31, "world", "anyone"),)),
+            *TREE[2:],
             jute.N("/stray", czxid=3, mzxid=3),
             # Written since the restore: a new node and a changed one are not differences.
             jute.N("/new", czxid=restored_at + 1, mzxid=restored_at + 1),
@@ -285,9 +295,9 @@ def test_create_backup_streams_the_snapshot_and_a_manifest_made_from_it(ctx, dis
     assert manifest["zxid"] == "0x200"  # from the file, not the admin server's header
     assert manifest["complete-through"] == "0x180"
     assert manifest["digest"] == parsed.digest
-    assert manifest["znodes"] == 4
+    assert manifest["znodes"] == 5
     assert manifest["zookeeper-version"]
-    assert results["znodes"] == "4"
+    assert results["znodes"] == "5"
     # Asked with the super password (the backup identity's digest is of it).
     assert snapshots["asked"] == [["superpw"]]
     app = out.get_relations("cluster")[0].local_app_data
