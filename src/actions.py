@@ -329,6 +329,7 @@ class Actions(ops.Object):
             data_dir=f"data-restored-{run}",
             previous_data_dir=previous,
         )
+        backups.tell_clients(self.io, backup_id)
         self.io.save_cluster(cluster.model_copy(update={"restore": plan, "restore_problem": None}))
         self.reconciler.run()
         event.set_results(

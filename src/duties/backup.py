@@ -37,6 +37,21 @@ from state import ClusterAppData, MemberState, RestorePhase, RestorePlan
 logger = logging.getLogger(__name__)
 
 
+# Told to every client relation while a restore is under way (its value: the backup id);
+# gone once the restore is over. Clients see the servers stop and come back on older data.
+RESTORING_KEY = "restoring"
+
+
+def tell_clients(io: Shells, backup_id: str | None) -> None:
+    """Say in each client relation's app databag that a restore of `backup_id` is under
+    way, or (None) that none is; a key set to "" is removed."""
+    import provider
+
+    for relation in io.relations(provider.RELATION):
+        if relation.app is not None:
+            io.update_app_data(relation, {RESTORING_KEY: backup_id or ""})
+
+
 class NotConfigured(backup.BackupError):
     """No s3-credentials relation, or it is not complete yet."""
 
@@ -94,6 +109,8 @@ def prune(bucket: s3.Store, retention: int) -> list[str]:
 def scheduled(snap: Snapshot, io: Shells) -> Outcome:
     """The leader's schedule, and what its status says of backups and restores."""
     s3.request_bucket(io.model, snap.unit.app)
+    if snap.cluster.restore is None:
+        tell_clients(io, None)
     cluster = snap.cluster
     hours = snap.config.backup_schedule_hours
     now = time.time()

@@ -145,6 +145,9 @@ def restore_and_compare(cluster, backup_id: str, manifest: dict, parsed: zksnap.
     assert app.get("data-dir", "null") != "null"
     for unit in cluster.units.values():
         assert isinstance(unit.status, testing.ActiveStatus), (unit.ordinal, unit.status)
+    # Clients were told while it was under way, and are told no more.
+    for related in cluster.clients.values():
+        assert "restoring" not in related.answer
     tree = live_tree(cluster)
     live = {path: node for path, node in tree.items() if node.compared}
     wanted = {node.path: node for node in parsed.compared}

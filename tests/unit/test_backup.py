@@ -673,3 +673,26 @@ def test_the_check_waits_while_a_restored_server_does_not_serve(ctx, disk, s3, m
     assert json.loads(app["restore"])["phase"] == "start"
     assert isinstance(out.unit_status, testing.WaitingStatus)
     assert tree  # the tree is not read before every server serves
+
+
+def client_relation() -> testing.Relation:
+    return testing.Relation(
+        "zookeeper",
+        remote_app_name="kafka",
+        remote_app_data={"database": "/kafka"},
+        local_app_data={"chroot": "/kafka"},
+    )
+
+
+def test_clients_are_told_while_a_restore_is_under_way_and_not_after(ctx, disk, s3, zookeeper):
+    put_backup(s3, "20200101-000000")
+    clients = client_relation()
+    state = started(ctx, serving(disk, relations=[s3_relation()]))
+    state = dataclasses.replace(state, relations={*state.relations, clients})
+    out = ctx.run(ctx.on.action("restore", params={"backup-id": "20200101-000000"}), state)
+    told = out.get_relation(clients.id).local_app_data
+    assert told["restoring"] == "20200101-000000"
+    assert told["chroot"] == "/kafka"
+    over = with_peer_data(out, {"restore": "null"})
+    out = ctx.run(ctx.on.update_status(), over)
+    assert "restoring" not in out.get_relation(clients.id).local_app_data
