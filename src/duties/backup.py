@@ -48,7 +48,9 @@ def tell_clients(io: Shells, backup_id: str | None) -> None:
     import provider
 
     for relation in io.relations(provider.RELATION):
-        if relation.app is not None:
+        told = relation.data[io.model.app].get(RESTORING_KEY)
+        # Nothing to remove is no relation-set at all (this runs in every leader hook).
+        if relation.app is not None and (told or backup_id):
             io.update_app_data(relation, {RESTORING_KEY: backup_id or ""})
 
 
