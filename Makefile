@@ -68,6 +68,7 @@ bench: root
 	$(PY) bench/extension.py
 	$(PY) bench/clients.py
 	$(PY) bench/tls.py
+	$(PY) bench/backup.py
 
 # Mutation testing of the pure modules (pyproject.toml's [tool.mutmut] names them): mutmut
 # runs the unit tests against each mutant in a copy of the tree (mutants/), then

@@ -3,20 +3,24 @@ they get the hook's reconciler)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import ops
 
 import admin
+import backup
 import clients
 import rotation
+import s3
 import upgrade
+from duties import backup as backups
 from duties import upgrade as upgrading
 from ensemble import zxid_lag
 from layout import SUPER_USER
 from reconcile import Reconciler
 from snapshot import Snapshot
-from state import PEER, ClusterAppData, ClusterUnitData, new_password
+from state import PEER, ClusterAppData, ClusterUnitData, MemberState, RestorePlan, new_password
 
 
 class Actions(ops.Object):
@@ -212,6 +216,131 @@ class Actions(ops.Object):
                 "safe": "yes",
                 "partition": str(partition),
                 "next": f"juju refresh {unit.app}: pods are then replaced one at a time",
+            }
+        )
+
+    # -- backups -----------------------------------------------------------------------
+
+    def create_backup(self, event: ops.ActionEvent) -> None:
+        if not self.model.unit.is_leader():
+            event.fail(
+                f"run this on the leader unit: juju run {self.model.app.name}/leader create-backup"
+            )
+            return
+        snap = self.reconciler.snapshot
+        if isinstance(snap, ops.StatusBase):
+            event.fail(f"not now: {snap.message}")
+            return
+        if snap.cluster.restore is not None:
+            event.fail("a restore is under way: retry once it has finished")
+            return
+        bucket = None
+        try:
+            bucket = backups.store(self.io)
+            record, deleted = backups.create(snap, self.io, bucket)
+        except (backup.BackupError, s3.S3Error, admin.AdminError) as exc:
+            event.fail(str(exc))
+            return
+        finally:
+            if bucket is not None:
+                bucket.close()
+        self.io.save_cluster(
+            snap.cluster.model_copy(update={"backup_last": time.time(), "backup_error": None})
+        )
+        self.reconciler.run()
+        event.set_results(
+            {
+                "backup-id": record["id"],
+                "zxid": record["zxid"],
+                "znodes": str(record["znodes"]),
+                "bytes": str(record["snapshot-bytes"]),
+                "deleted": ", ".join(deleted) or "none",
+            }
+        )
+
+    def list_backups(self, event: ops.ActionEvent) -> None:
+        bucket = None
+        try:
+            bucket = backups.store(self.io)
+            manifests = backups.listing(bucket)
+        except (backup.BackupError, s3.S3Error) as exc:
+            event.fail(str(exc))
+            return
+        finally:
+            if bucket is not None:
+                bucket.close()
+        results = {
+            m["id"]: {key: str(value) for key, value in m.items() if key != "id"}
+            for m in manifests
+        }
+        event.set_results({"backups": results} if results else {"backups": "none"})
+
+    def restore(self, event: ops.ActionEvent) -> None:
+        backup_id = str(event.params.get("backup-id") or "")
+        if not backup.valid_id(backup_id):
+            event.fail(
+                f"backup-id must be a backup's id as list-backups shows it "
+                f"(like 20261202-030000), not {backup_id!r}"
+            )
+            return
+        snap = self._whole_ensemble(event, f"restore backup-id={backup_id}")
+        if snap is None:
+            return
+        cluster = snap.cluster
+        views = snap.views
+        refusal = None
+        if cluster.restore is not None:
+            refusal = f"restore of {cluster.restore.backup} is under way"
+        elif cluster.upgrade_partition is not None or cluster.upgrade_from_revision:
+            refusal = "an upgrade is under way: finish it first"
+        elif any(
+            v.running_tls is not None and v.running_tls != cluster.tls for v in views.values()
+        ):
+            refusal = "TLS is being switched: retry when every unit is active"
+        elif snap.planned is not None and len(views) != snap.planned:
+            refusal = (
+                f"{len(views)} of {snap.planned} units are in the ensemble: wait for the scale"
+            )
+        else:
+            down = sorted(o for o, v in views.items() if v.state is not MemberState.SERVING)
+            serving = self.io.serving_now(views, snap.published)
+            down = sorted(set(down) | (set(views) - serving))
+            if down:
+                refusal = f"units {', '.join(map(str, down))} do not serve: every unit must"
+        if refusal:
+            event.fail(f"not restoring: {refusal}")
+            return
+        bucket = None
+        try:
+            bucket = backups.store(self.io)
+            manifest = bucket.get_json(bucket.key(backup_id, backup.MANIFEST))
+        except (backup.BackupError, s3.S3Error) as exc:
+            event.fail(str(exc))
+            return
+        finally:
+            if bucket is not None:
+                bucket.close()
+        if manifest is None:
+            event.fail(f"no backup {backup_id} in the bucket: list-backups shows those there")
+            return
+        run = backup.new_id(time.time())
+        previous = cluster.data_dir or "data"
+        plan = RestorePlan(
+            id=run,
+            backup=backup_id,
+            data_dir=f"data-restored-{run}",
+            previous_data_dir=previous,
+        )
+        backups.tell_clients(self.io, backup_id)
+        self.io.save_cluster(cluster.model_copy(update={"restore": plan, "restore_problem": None}))
+        self.reconciler.run()
+        event.set_results(
+            {
+                "restoring": backup_id,
+                "zxid": str(manifest.get("zxid")),
+                "previous-data": previous,
+                "progress": "every server stops, then all start on the backup; the leader "
+                "checks the tree against the manifest: watch juju status",
             }
         )
 

@@ -12,6 +12,7 @@ import certificates
 import cos
 import exposure
 import provider
+import s3
 import status
 import tls
 from actions import Actions
@@ -80,6 +81,9 @@ class ZooKeeperCharm(ops.CharmBase):
             on[cos.LOGGING].relation_changed,
             on[cos.LOGGING].relation_departed,
             on[cos.LOGGING].relation_broken,
+            on[s3.RELATION].relation_created,
+            on[s3.RELATION].relation_changed,
+            on[s3.RELATION].relation_broken,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(on.update_status, self._on_update_status)
@@ -98,6 +102,9 @@ class ZooKeeperCharm(ops.CharmBase):
         framework.observe(on.ensemble_status_action, actions.ensemble_status)
         framework.observe(on.pre_upgrade_check_action, actions.pre_upgrade_check)
         framework.observe(on.list_clients_action, actions.list_clients)
+        framework.observe(on.create_backup_action, actions.create_backup)
+        framework.observe(on.list_backups_action, actions.list_backups)
+        framework.observe(on.restore_action, actions.restore)
 
     def _certificates(
         self, identity: Identity, external_dns: list[str], external_ips: list[str]

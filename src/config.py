@@ -69,6 +69,8 @@ class CharmConfig:
     client_max_znodes: int = 100000
     client_max_bytes: int = 67108864
     expose_external: ExposeExternal = ExposeExternal.FALSE
+    backup_schedule_hours: int = 0
+    backup_retention: int = 7
 
     @property
     def tls_protocol_list(self) -> list[str]:
@@ -189,6 +191,8 @@ _CHECKS: dict[str, tuple[Callable[..., object], ...]] = {
     "client_max_znodes": (_whole, 0, 100_000_000),
     "client_max_bytes": (_whole, 0, 1 << 40),
     "expose_external": (_expose_external,),
+    "backup_schedule_hours": (_whole, 0, 8760),
+    "backup_retention": (_whole, 0, 10000),
 }
 
 

@@ -16,6 +16,7 @@ import ops
 
 from duties import (
     Outcome,
+    backup,
     bootstrap,
     clients,
     exposure,
@@ -63,6 +64,7 @@ def settled(snap: Snapshot, held: list[str], blocked: list[str]) -> bool:
         and cluster.restart_grant is None
         and cluster.rotation is None
         and cluster.upgrade_partition is None
+        and cluster.restore is None
     )
 
 
@@ -139,15 +141,21 @@ class Reconciler:
 
     def _duties(self, snap: Snapshot) -> list[Duty]:
         restart = functools.partial(server.restart_in_turn, restart_timeout=self.restart_timeout)
-        if not snap.leader or snap.own_only:
-            return [tls.stores, server.prepare, restart, server.report]
+        if not snap.leader:
+            return [backup.restore, tls.stores, server.prepare, restart, server.report]
+        if snap.own_only:
+            # Settled (no restore under way): its own unit, and a backup when one is due.
+            return [tls.stores, server.prepare, restart, server.report, backup.scheduled_if_due]
         # The leader grants before its own restart too: no later hook may come to grant it.
         return [
+            # First: a restore stops servers before anything could start or roll them.
+            backup.restore,
             tls.stores,
             server.prepare,
             roll.run,
             restart,
             server.report,
+            backup.gate,
             tls.switch,
             membership.run,
             roll.run,
@@ -157,6 +165,7 @@ class Reconciler:
             # Before clients: they are told the addresses it records.
             exposure.run,
             clients.run,
+            backup.scheduled,
         ]
 
     def _pass(self, snap: Snapshot) -> InternalSecret | None:

@@ -59,13 +59,15 @@ def zoo_cfg(
     dynamic_file: str,
     enforce_auth: bool = True,
     tls: TLSPhase = TLSPhase.OFF,
+    data_dir: str | None = None,
 ) -> str:
     settings = {
         "tickTime": config.tick_time,
         "initLimit": config.init_limit,
         "syncLimit": config.sync_limit,
         "maxClientCnxns": config.max_client_connections,
-        "dataDir": layout.data_dir,
+        # A restore moves the ensemble to a new directory (restore.py); None: the first one.
+        "dataDir": layout.storage / data_dir if data_dir else layout.data_dir,
         "dynamicConfigFile": dynamic_file,
         "reconfigEnabled": "true",
         # The charm's server extension (extension/): client isolation at request time and
@@ -210,7 +212,7 @@ def log_config(layout: Layout, level: str) -> str:
     )
 
 
-def jvm_flags(config: CharmConfig, layout: Layout) -> list[str]:
+def jvm_flags(config: CharmConfig, layout: Layout, backup_digest: str | None = None) -> list[str]:
     log_flag = (
         f"-Dlogback.configurationFile={layout.log_config}"
         if layout.logging == "logback"
@@ -227,21 +229,36 @@ def jvm_flags(config: CharmConfig, layout: Layout) -> list[str]:
         "-Dzookeeper.enforceQuota=true",
         f"-D{policy.PROPERTY}={policy.ZNODE}",
         log_flag,
+        # The digest super user the admin server's snapshot command is asked as (backups:
+        # it takes no SASL). A SHA-1 digest of a random 32-character password, not the
+        # password: the command line shows it.
+        *(
+            [f"-Dzookeeper.DigestAuthenticationProvider.superDigest={backup_digest}"]
+            if backup_digest
+            else []
+        ),
         *layout.extra_jvm_flags,
     ]
 
 
-def command(config: CharmConfig, layout: Layout) -> str:
-    argv = [layout.java, *jvm_flags(config, layout), "-cp", layout.classpath, MAIN_CLASS]
+def command(config: CharmConfig, layout: Layout, backup_digest: str | None = None) -> str:
+    flags = jvm_flags(config, layout, backup_digest)
+    argv = [layout.java, *flags, "-cp", layout.classpath, MAIN_CLASS]
     return shlex.join([*argv, str(layout.zoo_cfg)])
 
 
-def pebble_layer(config: CharmConfig, layout: Layout, address: str | None = None) -> dict:
-    """The workload's layer; `address` is the unit's own (what zoo_cfg gets), for the check."""
+def pebble_layer(
+    config: CharmConfig,
+    layout: Layout,
+    address: str | None = None,
+    backup_digest: str | None = None,
+) -> dict:
+    """The workload's layer; `address` is the unit's own (what zoo_cfg gets), for the check;
+    `backup_digest`: the backup identity's (admin.super_digest)."""
     service = {
         "override": "replace",
         "summary": "Apache ZooKeeper server",
-        "command": command(config, layout),
+        "command": command(config, layout, backup_digest),
         "startup": "enabled",
     }
     if layout.user:

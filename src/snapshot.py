@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 
 import ops
 
@@ -119,6 +120,21 @@ class Snapshot:
     @property
     def jaas_fingerprint(self) -> str:
         return rolling.fingerprint([render.jaas(self.credentials)])
+
+    @property
+    def backup_digest(self) -> str:
+        """The digest the backup identity is checked against (admin.BACKUP_USER): of the
+        super password, so that rotating it rotates this too, in the same roll."""
+        import admin
+
+        return admin.super_digest(self.secret.super_password)
+
+    @property
+    def data_dir(self) -> PurePosixPath:
+        """The data directory every server runs on (a restore moves it)."""
+        layout = self.unit.layout
+        name = self.cluster.data_dir
+        return layout.storage / name if name else layout.data_dir
 
     @property
     def open_chroot_problems(self) -> list[str]:

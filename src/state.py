@@ -125,6 +125,29 @@ class ClientRecord(_Databag):
         return self.max_znodes, self.max_bytes
 
 
+class RestorePhase(enum.StrEnum):
+    """Where a restore is (restore.py): every server stops with the backup's snapshot in
+    place, then every server starts on it, then the leader checks it against its manifest."""
+
+    STOP = "stop"
+    START = "start"
+
+
+@_stored
+class RestorePlan(_Databag):
+    """A restore the leader started (the restore action): the backup, the data directory
+    every unit places its snapshot in, and the step the ensemble is at."""
+
+    id: str  # unique per run of the action: a unit's report names the run it is about
+    backup: str
+    data_dir: str
+    phase: RestorePhase = RestorePhase.STOP
+    previous_data_dir: str = "data"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phase", RestorePhase(self.phase))
+
+
 @_stored
 class ClusterAppData(_Databag):
     """Written by the leader only."""
@@ -188,8 +211,21 @@ class ClusterAppData(_Databag):
     # only: what it would act on (another unit's report, a client's request, a scale) comes
     # with a hook of its own, which looks at everything and clears this if need be.
     settled: bool = False
+    # The data directory (under the storage) every server runs on: a restore moves the
+    # ensemble to a new one and leaves the previous one where it was. None: "data".
+    data_dir: str | None = None
+    # A restore under way (None: none), and what the last one found when it checked the
+    # restored tree against its manifest (None: it matched, or none ran).
+    restore: RestorePlan | None = None
+    restore_problem: str | None = None
+    # Seconds since the epoch of the last backup the leader took (for the schedule), and
+    # why the last scheduled one failed (None: it did not).
+    backup_last: float | None = None
+    backup_error: str | None = None
 
     def __post_init__(self) -> None:
+        if self.restore is not None and not isinstance(self.restore, RestorePlan):
+            object.__setattr__(self, "restore", RestorePlan.model_validate(self.restore))
         # Read back from JSON, the phase is its value and the clients are keyed by text.
         if self.rotation is not None:
             object.__setattr__(self, "rotation", RotationPhase(self.rotation))
@@ -245,6 +281,10 @@ class ClusterUnitData(_Databag):
     # Connections to this unit's server per client chroot, as its last hook saw them: the
     # leader's list-clients adds them up (no unit can see another server's connections).
     client_sessions: dict[str, int] = {}
+    # The restore run (RestorePlan.id) whose snapshot this unit placed, with its server
+    # stopped; and why it could not (fetching the backup failed).
+    restore_ready: str | None = None
+    restore_error: str | None = None
 
     def __post_init__(self) -> None:
         # Read back from JSON, the state is its value, and a whole second an int: kept a

@@ -52,10 +52,21 @@ class Workload:
             group=self.layout.group,
         )
 
-    def ensure_dirs(self) -> None:
+    def write_stream(self, path, stream) -> None:
+        """A large binary file (a snapshot), streamed to the container, for ZooKeeper only."""
+        self.container.push(
+            str(path),
+            stream,
+            make_dirs=True,
+            permissions=0o640,
+            user=self.layout.user,
+            group=self.layout.group,
+        )
+
+    def ensure_dirs(self, data_dir=None) -> None:
         # The storage mount belongs to root; ZooKeeper (non-root) must own what it writes to,
         # including the config dir, where it writes its own dynamic config files.
-        for path in (self.layout.conf_dir, self.layout.data_dir):
+        for path in (self.layout.conf_dir, data_dir or self.layout.data_dir):
             if not self.container.exists(str(path)):
                 self.container.make_dir(
                     str(path),
@@ -98,6 +109,10 @@ class Workload:
         self.container.replan()
         if not self.running():
             self.container.start(SERVICE)
+
+    def stop(self) -> None:
+        logger.info("stopping %s", SERVICE)
+        self.container.stop(SERVICE)
 
     def restart(self) -> None:
         logger.info("restarting %s", SERVICE)

@@ -32,7 +32,7 @@ def prepare(snap: Snapshot, io: Shells) -> Outcome:
     if snap.published is None:  # the leader has not published the ensemble yet
         return Outcome(me=snap.me.model_copy(update={"state": MemberState.WAITING}), stop=True)
     workload = io.workload
-    workload.ensure_dirs()
+    workload.ensure_dirs(snap.data_dir)
     phase = snap.cluster.tls
     if phase is not TLSPhase.OFF and snap.me.tls_ca is None and not workload.running():
         # The ensemble speaks TLS: a server without its certificate could not take part.
@@ -42,7 +42,7 @@ def prepare(snap: Snapshot, io: Shells) -> Outcome:
             stop=True,
         )
     dynamic_file, left_out = _dynamic_file(snap, io)
-    layer = render.pebble_layer(snap.config, snap.unit.layout, snap.unit.address)
+    layer = _layer(snap)
     desired = _write_files(snap, io, dynamic_file, layer)
     me = snap.me
     failed = me.failed_config if me.failed_config == desired else None  # new settings to try
@@ -71,6 +71,12 @@ def prepare(snap: Snapshot, io: Shells) -> Outcome:
     return Outcome(me=me.model_copy(update=update))
 
 
+def _layer(snap: Snapshot) -> dict:
+    return render.pebble_layer(
+        snap.config, snap.unit.layout, snap.unit.address, backup_digest=snap.backup_digest
+    )
+
+
 def restart_in_turn(snap: Snapshot, io: Shells, restart_timeout: float) -> Outcome:
     """This unit's turn in the roll: restart and return; a later hook, woken by the
     workload's notice that the server serves again, sees that it came back."""
@@ -82,7 +88,7 @@ def restart_in_turn(snap: Snapshot, io: Shells, restart_timeout: float) -> Outco
     hosts = snap.voter_addresses
     if not admin.quorum_synced(hosts, len(hosts), **io.reach(snap.published)):
         return Outcome(held="waiting for every member to be in sync before restarting")
-    layer = render.pebble_layer(snap.config, snap.unit.layout, snap.unit.address)
+    layer = _layer(snap)
     io.workload.apply_layer(layer)
     io.workload.restart()
     io.forget_health()
@@ -176,7 +182,7 @@ def _write_files(snap: Snapshot, io: Shells, dynamic_file: str, layer: dict) -> 
     jaas = render.jaas(snap.credentials)
     log_config = render.log_config(layout, snap.config.log_level)
     wanted = {
-        layout.myid: render.myid_file(snap.unit.myid),
+        snap.data_dir / "myid": render.myid_file(snap.unit.myid),
         layout.jaas: jaas,
         layout.log_config: log_config,
     }
@@ -190,6 +196,7 @@ def _write_files(snap: Snapshot, io: Shells, dynamic_file: str, layer: dict) -> 
         dynamic_file,
         enforce_auth=not snap.open_chroots,
         tls=snap.cluster.tls,
+        data_dir=snap.cluster.data_dir,
     )
     on_disk = workload.read(layout.zoo_cfg) or ""
     # ZooKeeper rewrites zoo.cfg itself; only a change in the charm's settings counts.

@@ -65,6 +65,8 @@ TEST_JVM_FLAGS = (
     "-XX:TieredStopAtLevel=1",
     "-Xss512k",
     "-Dzookeeper.forceSync=no",
+    # One admin snapshot per second, not per 5 minutes: the backup tests take several.
+    "-Dzookeeper.admin.rateLimiterIntervalInMS=1000",
 )
 LIVE_DIFFERENCES = {
     "ZooKeeper 3.9.3 (Debian 13) instead of the rock's 3.9.4": "the newest 3.9 reachable here",
@@ -333,6 +335,8 @@ class Cluster:
         self.clients: dict[int, ClientRelation] = {}
         self.certificates: CertificatesRelation | None = None
         self.logging: LoggingRelation | None = None
+        # The s3-credentials relation: (id, the provider's app databag), None: not related.
+        self.s3: tuple[int, dict[str, str]] | None = None
         # The API server the leader applies its PodDisruptionBudget (and Service) to.
         self.kube = KubeAPI(namespace=MODEL, app=APP, units=0)
         # Called after every hook (a client app that follows its relation data).
@@ -476,6 +480,16 @@ class Cluster:
                         "private-address": unit.address,
                         **own,
                     },
+                )
+            )
+        if self.s3 is not None:
+            relation_id, provider = self.s3
+            relations.add(
+                testing.Relation(
+                    "s3-credentials",
+                    id=relation_id,
+                    remote_app_name="s3-integrator",
+                    remote_app_data=dict(provider),
                 )
             )
         if seen.logging is not None:
@@ -700,6 +714,20 @@ class Cluster:
         self.drain()
         self.certificates = None
         self.settle()
+
+    def relate_s3(self, provider: dict[str, str], relation_id: int = 82) -> None:
+        """`juju integrate zookeeper-k8s s3-integrator`, the provider's answer already in
+        its databag (s3-integrator writes it in its first relation-changed)."""
+        self.s3 = (relation_id, dict(provider))
+        for ordinal in sorted(self.units):
+            self.juju.add(
+                [
+                    Hook(ordinal, "relation_created", relation_id=relation_id),
+                    Hook(ordinal, "relation_joined", remote=0, relation_id=relation_id),
+                    Hook(ordinal, "relation_changed", remote=0, relation_id=relation_id),
+                ]
+            )
+        self.drain()
 
     def relate_logging(self, urls: dict[int, str], relation_id: int = 81) -> LoggingRelation:
         """`juju integrate zookeeper-k8s loki`, Loki's units having written their URLs:
@@ -1020,7 +1048,14 @@ class Cluster:
         from scenario.mocking import _MockPebbleClient
 
         cluster = self
-        names = ("replan_services", "start_services", "restart_services", "push", "make_dir")
+        names = (
+            "replan_services",
+            "start_services",
+            "restart_services",
+            "stop_services",
+            "push",
+            "make_dir",
+        )
         originals = {name: getattr(_MockPebbleClient, name) for name in names}
 
         def run_plan(client, restart: tuple[str, ...] = ()) -> None:
@@ -1061,6 +1096,12 @@ class Cluster:
             run_plan(client, restart=tuple(services))
             return result
 
+        def stop_services(client, services, *args, **kwargs):
+            result = originals["stop_services"](client, services, *args, **kwargs)
+            for name in services:
+                cluster._stop_service(unit, name)
+            return result
+
         def push(client, path, source, *args, user=None, group=None, **kwargs):
             originals["push"](client, path, source, *args, user=user, group=group, **kwargs)
             cluster._own(client, path, user, group)
@@ -1073,6 +1114,7 @@ class Cluster:
             "replan_services": replan_services,
             "start_services": start_services,
             "restart_services": restart_services,
+            "stop_services": stop_services,
             "push": push,
             "make_dir": make_dir,
         }

@@ -23,6 +23,8 @@ BOUNDS = [
     ("autopurge-snap-retain-count", 3, 100),
     ("client-max-znodes", 0, 100_000_000),
     ("client-max-bytes", 0, 1 << 40),
+    ("backup-schedule-hours", 0, 8760),
+    ("backup-retention", 0, 10000),
 ]
 INT_OPTIONS = [option for option, _, _ in BOUNDS]
 LEVELS_MESSAGE = "log-level must be one of DEBUG, INFO, WARN or ERROR"

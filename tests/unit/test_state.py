@@ -47,6 +47,11 @@ APP_DEFAULT = {
     "external-ports": "{}",
     "app-status": "null",
     "settled": "false",
+    "data-dir": "null",
+    "restore": "null",
+    "restore-problem": "null",
+    "backup-last": "null",
+    "backup-error": "null",
 }
 APP_FULL = {
     "bootstrap-members": "[0, 1, 2]",
@@ -75,6 +80,11 @@ APP_FULL = {
     "external-ports": '{"2181": 30001}',
     "app-status": '"active: 3 voting members, 1 client app"',
     "settled": "true",
+    "data-dir": "null",
+    "restore": "null",
+    "restore-problem": "null",
+    "backup-last": "null",
+    "backup-error": "null",
 }
 UNIT_DEFAULT = {
     "failed-config": "null",
@@ -93,6 +103,8 @@ UNIT_DEFAULT = {
     "tls-trusts": "[]",
     "external-sans": "[]",
     "client-sessions": "{}",
+    "restore-ready": "null",
+    "restore-error": "null",
 }
 UNIT_FULL = {
     "failed-config": '"c0"',
@@ -111,6 +123,8 @@ UNIT_FULL = {
     "tls-trusts": '["f1", "f2"]',
     "external-sans": '["10.0.0.1"]',
     "client-sessions": '{"/kafka": 2}',
+    "restore-ready": "null",
+    "restore-error": "null",
 }
 
 FULL = ClusterAppData(
