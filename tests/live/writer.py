@@ -7,6 +7,24 @@ import time
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException
+from kazoo.handlers.threading import SequentialThreadingHandler
+
+SESSION_TIMEOUT = 18.0
+
+
+class JavaLikeConnects(SequentialThreadingHandler):
+    """Gives each host the session timeout divided by the number of hosts to accept a
+    connection, as ZooKeeper's Java client does (ClientCnxn's connectTimeout). kazoo gives one
+    unanswering address the whole session timeout, so a pod scaled away (its address answers
+    nothing) costs a client that tries it first its session before it tries the next host."""
+
+    def __init__(self, hosts: str):
+        super().__init__()
+        self.connect_timeout = SESSION_TIMEOUT / len(hosts.split("/", 1)[0].split(","))
+
+    def create_connection(self, *args, **kwargs):
+        kwargs["timeout"] = min(kwargs.get("timeout", SESSION_TIMEOUT), self.connect_timeout)
+        return super().create_connection(*args, **kwargs)
 
 
 def client_app(cluster, app: str = "writer", relation_id: int = 90) -> tuple[str, tuple[str, str]]:
@@ -50,7 +68,8 @@ class Writer:
             # Kafka's default zookeeper.session.timeout.ms (18 s): a session as a real client
             # keeps it. 10 s expired about one run in three on a loaded 2-core machine while a
             # removed leader's followers elected a new one (snapshots there took up to 30 s).
-            timeout=18,
+            timeout=SESSION_TIMEOUT,
+            handler=JavaLikeConnects(hosts),
             connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5},
             **auth,
             **(tls or {}),
