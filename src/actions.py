@@ -234,16 +234,12 @@ class Actions(ops.Object):
         if snap.cluster.restore is not None:
             event.fail("a restore is under way: retry once it has finished")
             return
-        bucket = None
         try:
-            bucket = backups.store(self.io)
-            record, deleted = backups.create(snap, self.io, bucket)
+            with backups.opened(self.io) as bucket:
+                record, deleted = backups.create(snap, self.io, bucket)
         except (backup.BackupError, s3.S3Error, admin.AdminError) as exc:
             event.fail(str(exc))
             return
-        finally:
-            if bucket is not None:
-                bucket.close()
         self.io.save_cluster(
             snap.cluster.model_copy(update={"backup_last": time.time(), "backup_error": None})
         )
@@ -259,16 +255,12 @@ class Actions(ops.Object):
         )
 
     def list_backups(self, event: ops.ActionEvent) -> None:
-        bucket = None
         try:
-            bucket = backups.store(self.io)
-            manifests = backups.listing(bucket)
+            with backups.opened(self.io) as bucket:
+                manifests = backups.listing(bucket)
         except (backup.BackupError, s3.S3Error) as exc:
             event.fail(str(exc))
             return
-        finally:
-            if bucket is not None:
-                bucket.close()
         results = {
             m["id"]: {key: str(value) for key, value in m.items() if key != "id"}
             for m in manifests
@@ -310,16 +302,12 @@ class Actions(ops.Object):
         if refusal:
             event.fail(f"not restoring: {refusal}")
             return
-        bucket = None
         try:
-            bucket = backups.store(self.io)
-            manifest = bucket.get_json(bucket.key(backup_id, backup.MANIFEST))
+            with backups.opened(self.io) as bucket:
+                manifest = bucket.get_json(bucket.key(backup_id, backup.MANIFEST))
         except (backup.BackupError, s3.S3Error) as exc:
             event.fail(str(exc))
             return
-        finally:
-            if bucket is not None:
-                bucket.close()
         if manifest is None:
             event.fail(f"no backup {backup_id} in the bucket: list-backups shows those there")
             return

@@ -20,10 +20,12 @@ The previous data directory is left as it was: nothing deletes it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
 
 import admin
 import backup
@@ -67,6 +69,16 @@ def store(io: Shells) -> s3.Store:
     if isinstance(settings, str):
         raise NotConfigured(settings)
     return s3.Store(settings)
+
+
+@contextlib.contextmanager
+def opened(io: Shells) -> Iterator[s3.Store]:
+    """The bucket, closed when done with (store() says why it cannot be had)."""
+    bucket = store(io)
+    try:
+        yield bucket
+    finally:
+        bucket.close()
 
 
 def create(snap: Snapshot, io: Shells, bucket: s3.Store) -> tuple[dict, list[str]]:
@@ -117,18 +129,14 @@ def scheduled(snap: Snapshot, io: Shells) -> Outcome:
     hours = snap.config.backup_schedule_hours
     now = time.time()
     if snap.periodic and cluster.restore is None and backup.due(cluster.backup_last, hours, now):
-        bucket = None
         try:
-            bucket = store(io)
-            record, _ = create(snap, io, bucket)
+            with opened(io) as bucket:
+                record, _ = create(snap, io, bucket)
             cluster = cluster.model_copy(update={"backup_last": now, "backup_error": None})
             logger.info("scheduled backup %s done", record["id"])
         except (backup.BackupError, s3.S3Error, admin.AdminError) as exc:
             logger.warning("scheduled backup failed: %s", exc)
             cluster = cluster.model_copy(update={"backup_error": str(exc)})
-        finally:
-            if bucket is not None:
-                bucket.close()
     late = backup.overdue(cluster.backup_last, hours, now, cluster.backup_error)
     blocked = cluster.restore_problem or late
     return Outcome(cluster=cluster if cluster != snap.cluster else None, blocked=blocked)
@@ -242,14 +250,10 @@ def _place(snap: Snapshot, io: Shells, plan: RestorePlan) -> None:
     """Fetch the backup into the plan's data directory (the current one is not touched)."""
     layout = snap.unit.layout
     target = layout.storage / plan.data_dir / "version-2"
-    bucket = store(io)
-    try:
-        with tempfile.TemporaryFile() as spool:
-            found = _fetch(bucket, plan, spool)
-            # Named by its zxid: ZooKeeper resumes from the zxid in the name.
-            io.workload.write_stream(target / f"snapshot.{int(found['zxid'], 16):x}", spool)
-    finally:
-        bucket.close()
+    with opened(io) as bucket, tempfile.TemporaryFile() as spool:
+        found = _fetch(bucket, plan, spool)
+        # Named by its zxid: ZooKeeper resumes from the zxid in the name.
+        io.workload.write_stream(target / f"snapshot.{int(found['zxid'], 16):x}", spool)
     # The epochs go with it: restored servers elect a leader in a later epoch than any the
     # ensemble had, so every new zxid is above those its clients saw (a server refuses a
     # client that has seen a later zxid than its own).
@@ -267,13 +271,9 @@ def _check(snap: Snapshot, io: Shells, plan: RestorePlan) -> Outcome:
     if len(io.serving_now(ordinals, snap.published)) < len(ordinals) or not io.health.serving:
         return Outcome(held="restore: waiting for every restored server to serve")
     try:
-        bucket = store(io)
-        try:
-            with tempfile.TemporaryFile() as spool:
-                found = _fetch(bucket, plan, spool)
-                expected = zksnap.parse(spool)
-        finally:
-            bucket.close()
+        with opened(io) as bucket, tempfile.TemporaryFile() as spool:
+            found = _fetch(bucket, plan, spool)
+            expected = zksnap.parse(spool)
         live = io.zookeeper(snap).tree()
     except (admin.AdminError, s3.S3Error, backup.BackupError, zksnap.SnapshotError) as exc:
         return Outcome(held=f"restore: checking the restored tree waits: {exc}")

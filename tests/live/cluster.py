@@ -673,10 +673,10 @@ class Cluster:
             if o not in relation.broken_on and not u.dying
         )
 
-    def relate_certificates(self, ca, relation_id: int = 80) -> CertificatesRelation:
-        """`juju integrate zookeeper-k8s self-signed-certificates`: relation-created, then
-        the provider unit's relation-joined and relation-changed, on every unit."""
-        self.certificates = CertificatesRelation(relation_id, ca)
+    def _integrated_with_one_unit(self, relation_id: int) -> None:
+        """A provider app of one unit integrated: relation-created, then its unit's
+        relation-joined and relation-changed, on every unit (Juju's documented order for a
+        new relation: created first, then joined and changed per remote unit)."""
         for ordinal in sorted(self.units):
             self.juju.add(
                 [
@@ -686,6 +686,12 @@ class Cluster:
                 ]
             )
         self.drain()
+
+    def relate_certificates(self, ca, relation_id: int = 80) -> CertificatesRelation:
+        """`juju integrate zookeeper-k8s self-signed-certificates`: relation-created, then
+        the provider unit's relation-joined and relation-changed, on every unit."""
+        self.certificates = CertificatesRelation(relation_id, ca)
+        self._integrated_with_one_unit(relation_id)
         return self.certificates
 
     def renew_certificates(self, ca=None) -> None:
@@ -719,15 +725,7 @@ class Cluster:
         """`juju integrate zookeeper-k8s s3-integrator`, the provider's answer already in
         its databag (s3-integrator writes it in its first relation-changed)."""
         self.s3 = (relation_id, dict(provider))
-        for ordinal in sorted(self.units):
-            self.juju.add(
-                [
-                    Hook(ordinal, "relation_created", relation_id=relation_id),
-                    Hook(ordinal, "relation_joined", remote=0, relation_id=relation_id),
-                    Hook(ordinal, "relation_changed", remote=0, relation_id=relation_id),
-                ]
-            )
-        self.drain()
+        self._integrated_with_one_unit(relation_id)
 
     def relate_logging(self, urls: dict[int, str], relation_id: int = 81) -> LoggingRelation:
         """`juju integrate zookeeper-k8s loki`, Loki's units having written their URLs:
@@ -1292,15 +1290,7 @@ class Cluster:
     def relate(self, app: str, request: dict[str, str], relation_id: int) -> ClientRelation:
         """`juju integrate zookeeper-k8s <app>`; the client writes its request."""
         client = self.clients[relation_id] = ClientRelation(relation_id, app, dict(request))
-        for ordinal in sorted(self.units):
-            self.juju.add(
-                [
-                    Hook(ordinal, "relation_created", relation_id=relation_id),
-                    Hook(ordinal, "relation_joined", remote=0, relation_id=relation_id),
-                    Hook(ordinal, "relation_changed", remote=0, relation_id=relation_id),
-                ]
-            )
-        self.drain()
+        self._integrated_with_one_unit(relation_id)
         return client
 
     def credentials(self, relation_id: int) -> dict[str, str]:
