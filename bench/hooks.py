@@ -82,6 +82,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SRC, LIB, BENCH = REPO / "src", REPO / "lib", REPO / "bench"
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a hook's process here. Juju's dispatch (`PYTHONPATH=lib:venv
+    python3 ./src/charm.py` in the charm directory, which root owns and can write) lets
+    Python cache bytecode in `src/__pycache__`: from a unit's second hook on, imports read
+    .pyc files. A shell that exports PYTHONDONTWRITEBYTECODE (this machine's does) would
+    make every child compile the charm's sources again, a cost no deployed hook pays."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 EVENTS = ("update_status", "config_changed")
 ROLES = ("leader", "non-leader")
 SIZE = 3
@@ -179,6 +192,8 @@ HARNESS_LOGGERS = ("ops-scenario", "scenario")
 
 
 def child() -> None:
+    import os
+
     spec_path, launched, module_name = sys.argv[1], float(sys.argv[2]), sys.argv[3]
     startup = time.time() - launched
     sys.path[:0] = [str(SRC), str(LIB)]  # what the charm's dispatch puts on the path
@@ -190,6 +205,10 @@ def child() -> None:
     t1 = time.perf_counter()
     module = __import__(module_name)  # `import charm`, or the empty charm
 
+    # What both charms' `__main__` does before ops.main (charm.py, empty_charm.py).
+    import gc
+
+    gc.freeze()
     t2 = time.perf_counter()
     from ops import testing
 
@@ -254,7 +273,15 @@ def child() -> None:
     _ops_main_mock.Ops._emit = _timed(_ops_main_mock.Ops._emit, times, "emit_s")
     t4 = time.perf_counter()
 
-    out = ctx.run(event, state)
+    profile = os.environ.get("BENCH_HOOKS_PROFILE")  # a path: cProfile the dispatch there
+    if profile:
+        import cProfile
+
+        with cProfile.Profile() as profiler:
+            out = ctx.run(event, state)
+        profiler.dump_stats(f"{profile}.{spec['event']}.{module_name}.{os.getpid()}")
+    else:
+        out = ctx.run(event, state)
     t5 = time.perf_counter()
 
     def peer_data(s: testing.State) -> dict:
@@ -368,6 +395,7 @@ def run_child(spec: Path, netns: str, module: str = "charm") -> tuple[float, dic
             text=True,
             timeout=CHILD_TIMEOUT,
             cwd=REPO,
+            env=child_env(),
         )
         wall = time.time() - launched
     if done.returncode != 0:
@@ -586,6 +614,7 @@ def import_costs(runs: int) -> dict:
                 text=True,
                 check=True,
                 cwd=REPO,
+                env=child_env(),
             )
             ended = time.time()
             if code == "pass":
@@ -651,6 +680,7 @@ def top_imports(runs: int, top: int = 5) -> dict:
             text=True,
             check=True,
             cwd=REPO,
+            env=child_env(),
         )
         roots = _import_tree(done.stderr)
         charm = next(node for node in roots if node[1] == "charm")

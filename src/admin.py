@@ -60,8 +60,13 @@ class Health:
 NOT_RUNNING = Health(serving=False)
 
 
+PROBE_COMMAND = "charm_probe"  # the extension's: srvr, voting_view and client_sessions at once
+
+
 def probe(host: str, port: int = ADMIN_PORT, timeout: float = 3.0) -> Health:
-    """Ask the member's admin server (no auth, localhost only) how it is doing."""
+    """Ask the member's admin server (no auth, localhost only) how it is doing: one request
+    to the extension's `charm_probe`, or ZooKeeper's own two commands from a server without
+    it (then no sessions are counted)."""
 
     def get(command: str) -> dict:
         url = f"http://{host}:{port}/commands/{command}"
@@ -69,17 +74,18 @@ def probe(host: str, port: int = ADMIN_PORT, timeout: float = 3.0) -> Health:
             return json.loads(response.read())
 
     try:
-        srvr = get("srvr")
-        if srvr.get("error"):
-            return Health.parse(srvr, {})
-        voting_view = get("voting_view")
-    except (OSError, ValueError, urllib.error.URLError):
+        answer = get(PROBE_COMMAND)
+        if str(answer.get("error") or "").startswith("Unknown command"):
+            srvr = get("srvr")
+            return Health.parse(srvr, {} if srvr.get("error") else get("voting_view"))
+        if answer.get("error"):
+            return Health.parse(answer, {})  # not serving: said once for all three parts
+        sessions = answer.get("client_sessions") or {}
+        return Health.parse(
+            answer.get("srvr") or {}, answer.get("voting_view") or {}, sessions.get("sessions")
+        )
+    except (OSError, ValueError, AttributeError, urllib.error.URLError):
         return NOT_RUNNING
-    try:
-        sessions = get("client_sessions").get("sessions")
-    except (OSError, ValueError, urllib.error.URLError, AttributeError):
-        sessions = None  # a server without the extension (a rock before it) still serves
-    return Health.parse(srvr, voting_view, sessions)
 
 
 @dataclasses.dataclass(frozen=True)

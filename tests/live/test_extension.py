@@ -3,16 +3,20 @@ without a restart, and a loud refusal to run where it cannot enforce anything.""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
+import urllib.request
 
 import pytest
 from kazoo.exceptions import NoAuthError
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, Permissions
 
+import admin
 from clients import digest_id
 from extension import build
-from layout import ZK_HOME
+from layout import ADMIN_PORT, ZK_HOME
+from tests.live import network
 from tests.live.cluster import Cluster, pod_name
 from tests.live.rootfs import EXTENSION_JAR, ensure_root
 from tests.live.test_clients import DENIED, KAFKA_SECRETS, digest_client, root_hosts, sasl_client
@@ -254,3 +258,33 @@ def test_the_policy_and_the_quota_tree_are_closed_to_clients(tenants: Cluster):
                 action()
     finally:
         closing(spy)
+
+
+def test_the_charms_probe_answers_as_zookeepers_own_commands_in_one_request(tenants: Cluster):
+    """`charm_probe` (what admin.probe asks in every hook) carries srvr, voting_view and
+    client_sessions as those commands give them, with the victim's session counted."""
+    unit = tenants.units[0]
+    victim = tenants.credentials(VICTIM)
+    client = sasl_client(victim, hosts=f"{pod_name(0)}:2181/victim")
+    try:
+        client.ensure_path("/here")
+        with network.inside(unit.netns):
+
+            def get(command: str) -> dict:
+                url = f"http://{unit.layout.local_host(unit.address)}:{ADMIN_PORT}/commands/{command}"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    return json.loads(response.read())
+
+            answer = get(admin.PROBE_COMMAND)
+            own = {command: get(command) for command in ("srvr", "voting_view", "client_sessions")}
+            health = admin.probe(unit.layout.local_host(unit.address))
+    finally:
+        closing(client)
+    assert answer["error"] is None
+    assert answer["voting_view"] == own["voting_view"]
+    assert answer["client_sessions"] == own["client_sessions"]
+    assert answer["client_sessions"]["sessions"]["/victim"] == 1
+    assert set(answer["srvr"]) == set(own["srvr"])
+    assert answer["srvr"]["server_stats"]["server_state"] == health.mode
+    assert health.serving and health.voters == 3
+    assert dict(health.sessions)["/victim"] == 1

@@ -57,11 +57,18 @@ def test_an_answer_without_stats_is_not_serving(srvr):
     assert Health.parse(srvr, VOTING_VIEW) == NOT_RUNNING
 
 
+def unknown(command: str) -> tuple[int, bytes]:
+    """ZooKeeper 3.9's answer to a command it does not know (Commands.runCommand)."""
+    return 200, json.dumps({"command": command, "error": f"Unknown command: {command}"}).encode()
+
+
 class AdminServerStub(http.server.BaseHTTPRequestHandler):
     answers: dict = {}
+    asked: list = []
 
     def do_GET(self):
-        status, body = self.answers.get(self.path, (404, b"{}"))
+        self.asked.append(self.path)
+        status, body = self.answers.get(self.path) or unknown(self.path.rsplit("/", 1)[-1])
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -73,61 +80,71 @@ class AdminServerStub(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_admin():
-    """A real HTTP server on loopback that answers like ZooKeeper's admin server."""
-    handler = type("Handler", (AdminServerStub,), {"answers": {}})
+    """A real HTTP server on loopback that answers like ZooKeeper's admin server; the paths
+    asked are in handler.asked."""
+    handler = type("Handler", (AdminServerStub,), {"answers": {}, "asked": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
-    yield handler.answers, server.server_address[1]
+    yield handler, server.server_address[1]
     server.shutdown()
     server.server_close()
 
 
-def test_probe_reads_srvr_and_voting_view(http_admin):
-    answers, port = http_admin
-    answers["/commands/srvr"] = (200, json.dumps(SRVR_LEADER).encode())
-    answers["/commands/voting_view"] = (200, json.dumps(VOTING_VIEW).encode())
+def charm_probe(srvr: dict, voting_view: dict, sessions: dict | None) -> tuple[int, bytes]:
+    """The extension's answer: each command's own answer under its name."""
+    answer = {"command": "charm_probe", "error": None, "srvr": srvr, "voting_view": voting_view}
+    answer["client_sessions"] = (
+        None
+        if sessions is None
+        else {"command": "client_sessions", "error": None, "sessions": sessions}
+    )
+    return 200, json.dumps(answer).encode()
+
+
+def test_probe_asks_the_extension_once_for_state_voters_and_each_chroots_connections(http_admin):
+    handler, port = http_admin
+    sessions = {"/kafka": 3, "/b": 0}
+    handler.answers["/commands/charm_probe"] = charm_probe(SRVR_LEADER, VOTING_VIEW, sessions)
     health = real_probe("127.0.0.1", port)
-    assert health.serving
-    assert health.mode == "leader"
-    assert health.voters == 3
+    assert (health.serving, health.mode, health.voters) == (True, "leader", 3)
+    assert health.sessions == (("/b", 0), ("/kafka", 3))
+    assert handler.asked == ["/commands/charm_probe"]
 
 
-def test_probe_reads_each_client_chroots_connections_from_the_extension(http_admin):
-    answers, port = http_admin
-    answers["/commands/srvr"] = (200, json.dumps(SRVR_LEADER).encode())
-    answers["/commands/voting_view"] = (200, json.dumps(VOTING_VIEW).encode())
-    sessions = {"command": "client_sessions", "error": None, "sessions": {"/kafka": 3, "/b": 0}}
-    answers["/commands/client_sessions"] = (200, json.dumps(sessions).encode())
-    assert real_probe("127.0.0.1", port).sessions == (("/b", 0), ("/kafka", 3))
-
-
-def test_probe_of_a_server_without_the_extension_still_serves_with_no_sessions(http_admin):
-    answers, port = http_admin
-    answers["/commands/srvr"] = (200, json.dumps(SRVR_LEADER).encode())
-    answers["/commands/voting_view"] = (200, json.dumps(VOTING_VIEW).encode())
-    health = real_probe("127.0.0.1", port)  # client_sessions: 404, as ZooKeeper answers
-    assert health.serving and health.voters == 3
+def test_probe_of_a_server_without_the_extension_reads_zookeepers_commands_and_no_sessions(
+    http_admin,
+):
+    handler, port = http_admin
+    handler.answers["/commands/srvr"] = (200, json.dumps(SRVR_LEADER).encode())
+    handler.answers["/commands/voting_view"] = (200, json.dumps(VOTING_VIEW).encode())
+    health = real_probe("127.0.0.1", port)  # charm_probe: "Unknown command", as ZooKeeper says
+    assert (health.serving, health.mode, health.voters) == (True, "leader", 3)
     assert health.sessions == ()
 
 
-def test_probe_of_a_member_not_serving_answers_200_but_is_not_serving(http_admin):
-    answers, port = http_admin
-    answers["/commands/srvr"] = (200, json.dumps(SRVR_NOT_SERVING).encode())
+@pytest.mark.parametrize("extension", [True, False], ids=["extension", "no-extension"])
+def test_probe_of_a_member_not_serving_answers_200_but_is_not_serving(http_admin, extension):
+    handler, port = http_admin
+    error = dict(SRVR_NOT_SERVING, command="charm_probe" if extension else "srvr")
+    path = "/commands/charm_probe" if extension else "/commands/srvr"
+    handler.answers[path] = (200, json.dumps(error).encode())
     assert real_probe("127.0.0.1", port) == NOT_RUNNING
 
 
 @pytest.mark.parametrize(
-    "srvr",
+    "answer",
     [
         pytest.param((500, b"{}"), id="http-error"),
         pytest.param((200, b"<html>starting</html>"), id="not-json"),
+        pytest.param((200, b"[]"), id="not-an-object"),
     ],
 )
-def test_probe_of_a_broken_answer_is_not_running(http_admin, srvr):
-    answers, port = http_admin
-    answers["/commands/srvr"] = srvr
-    answers["/commands/voting_view"] = (200, json.dumps(VOTING_VIEW).encode())
+@pytest.mark.parametrize("command", ["charm_probe", "srvr"])
+def test_probe_of_a_broken_answer_is_not_running(http_admin, answer, command):
+    handler, port = http_admin
+    handler.answers[f"/commands/{command}"] = answer
+    handler.answers["/commands/voting_view"] = (200, json.dumps(VOTING_VIEW).encode())
     assert real_probe("127.0.0.1", port) == NOT_RUNNING
 
 

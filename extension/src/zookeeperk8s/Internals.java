@@ -40,8 +40,19 @@ public final class Internals {
         method(problems, SERVER + "command.FourLetterCommands", "isKnown", int.class);
         method(problems, SERVER + "admin.Commands", "registerCommand", load(SERVER + "admin.Command"));
         method(problems, SERVER + "admin.Commands", "getCommand", String.class);
+        method(problems, SERVER + "admin.Command", "runGet", load(SERVER + "ZooKeeperServer"), Map.class);
+        method(problems, SERVER + "admin.CommandResponse", "toMap");
         method(problems, SERVER + "ServerCnxnFactory", "getConnections");
         method(problems, SERVER + "ZooKeeperServer", "getSecureServerCnxnFactory");
+        for (String command : List.of("srvr", "voting_view")) {  // what ProbeCommand answers for
+            try {
+                if (org.apache.zookeeper.server.admin.Commands.getCommand(command) == null) {
+                    problems.add("admin command " + command + " is gone");
+                }
+            } catch (RuntimeException | LinkageError e) {
+                problems.add("admin command " + command + ": " + e);
+            }
+        }
         constructor(problems, "org.apache.zookeeper.Login", String.class, Supplier.class,
                     load("org.apache.zookeeper.common.ZKConfig"));
         constructor(problems, SERVER + "auth.SaslServerCallbackHandler", Map.class);

@@ -25,6 +25,7 @@ import zookeeperk8s.Gate;
 import zookeeperk8s.Internals;
 import zookeeperk8s.Policy;
 import zookeeperk8s.PolicySource;
+import zookeeperk8s.ProbeCommand;
 import zookeeperk8s.RequestFilter;
 import zookeeperk8s.SessionsCommand;
 import zookeeperk8s.Users;
@@ -63,6 +64,7 @@ public class IsolatingCnxnFactory extends NettyServerCnxnFactory {
         gate = new Gate(policy, jaasUsers, superIds(), path);
         channelHandler = new Isolating();
         SessionsCommand.register();
+        ProbeCommand.register();
         LOG.info("zookeeper-k8s extension on ZooKeeper {}: policy {}, super {}",
                  Version.getFullVersion(), path, superIds());
     }
