@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import ssl
@@ -16,14 +15,15 @@ import clients
 import policy
 from ensemble import EnsembleConfig
 from layout import ADMIN_PORT, CLIENT_PORT, SECURE_CLIENT_PORT, SUPER_USER
+from records import Record, frozen
 
 logger = logging.getLogger(__name__)
 
 CONFIG_ZNODE = "/zookeeper/config"
 
 
-@dataclasses.dataclass(frozen=True)
-class Health:
+@frozen
+class Health(Record):
     """What one member says of itself through its admin server."""
 
     serving: bool
@@ -88,8 +88,8 @@ def probe(host: str, port: int = ADMIN_PORT, timeout: float = 3.0) -> Health:
         return NOT_RUNNING
 
 
-@dataclasses.dataclass(frozen=True)
-class Reach:
+@frozen
+class Reach(Record):
     """How the charm reaches another member's client port: plaintext, or (while plaintext
     clients are kept on loopback) the TLS port with this unit's own certificate, checking
     the member's certificate against the CAs and its pod's name. `files`: the PEM files

@@ -9,9 +9,9 @@ the workload's disk between hooks (duties/tls.py).
 
 from __future__ import annotations
 
-import dataclasses
-
 import ops
+
+from records import Record, frozen
 
 RELATION = "certificates"
 # Hook names (JUJU_DISPATCH_PATH's last part) that attach the requirer: its own relation's
@@ -25,8 +25,8 @@ def needed(dispatch_path: str) -> bool:
     return hook.startswith(f"{RELATION}-relation-") or hook in _HOOKS
 
 
-@dataclasses.dataclass(frozen=True)
-class Material:
+@frozen
+class Material(Record):
     """What the provider issued this unit, as PEM."""
 
     private_key: str

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from layout import SUPER_USER
+from records import Record, frozen
 
 # The charm's own area (policy.ROOT; policy imports this module).
 POLICY_ROOT = "/zookeeper-k8s"
@@ -25,8 +26,8 @@ def user_for(relation_id: int) -> str:
     return f"relation-{relation_id}"
 
 
-@dataclasses.dataclass(frozen=True)
-class Request:
+@frozen
+class Request(Record):
     """What one client app wrote in its application databag."""
 
     relation_id: int
@@ -40,8 +41,8 @@ class Request:
     quota_bytes: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class Grant:
+@frozen
+class Grant(Record):
     relation_id: int
     app: str
     chroot: str
@@ -134,8 +135,8 @@ def x509_identity(subject: str) -> str:
     return ",".join(parts)
 
 
-@dataclasses.dataclass(frozen=True)
-class Decision:
+@frozen
+class Decision(Record):
     granted: dict[int, Grant]
     rejected: dict[int, str]
     # Granted, but part of the request was refused (the grant keeps what it had).
@@ -233,8 +234,8 @@ def digest_id(user: str, password: str) -> str:
     return f"{user}:{base64.b64encode(raw).decode()}"
 
 
-@dataclasses.dataclass(frozen=True)
-class Acl:
+@frozen
+class Acl(Record):
     scheme: str
     id: str
     perms: str

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from records import Record, frozen
+
 
 class LogLevel(enum.StrEnum):
     DEBUG = "DEBUG"
@@ -48,9 +50,11 @@ class FrozenConfigError(dataclasses.FrozenInstanceError, ValueError):
     """A parsed config cannot change: a ValueError, as pydantic's frozen models raised."""
 
 
-@dataclasses.dataclass(frozen=True)
-class CharmConfig:
+@frozen
+class CharmConfig(Record):
     """Mirrors config.yaml; field names are the option names with '-' as '_'."""
+
+    _refused = FrozenConfigError  # not a field: no annotation
 
     tick_time: int = 2000
     init_limit: int = 10
@@ -87,13 +91,6 @@ class CharmConfig:
         return dataclasses.replace(self, **(update or {}))
 
 
-def _refuse(self: CharmConfig, name: str, *_: object) -> None:
-    raise FrozenConfigError(f"config is frozen: {name} cannot change")
-
-
-# Replaces the dataclass's own (which raises an AttributeError only); its __init__ and
-# dataclasses.replace set fields past these.
-CharmConfig.__setattr__ = CharmConfig.__delattr__ = _refuse  # type: ignore[method-assign]
 # The option fields by name, under the name pydantic gave them (tests compare with config.yaml).
 CharmConfig.model_fields = {f.name: f for f in dataclasses.fields(CharmConfig)}  # type: ignore[attr-defined]
 

@@ -16,7 +16,6 @@ update-status.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -24,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from layout import METRICS_PORT
+from records import Record, frozen
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ def needed(dispatch_path: str) -> bool:
     return publishing(dispatch_path) or forwarding(dispatch_path)
 
 
-@dataclasses.dataclass(frozen=True)
-class Hook:
+@frozen
+class Hook(Record):
     """What this hook does on the COS relations (None on the charm's other hooks)."""
 
     publish: bool
@@ -82,8 +82,8 @@ class Hook:
         return cls(publishing(dispatch_path), forwarding(dispatch_path), charm_name)
 
 
-@dataclasses.dataclass(frozen=True)
-class Inputs:
+@frozen
+class Inputs(Record):
     """The COS duty's snapshot: who this unit is, where it is scraped, where Loki is."""
 
     hook: Hook
@@ -94,8 +94,8 @@ class Inputs:
     loki: Mapping[str, str]
 
 
-@dataclasses.dataclass(frozen=True)
-class Topology:
+@frozen
+class Topology(Record):
     """Who this unit is to COS: the labels every metric, rule, dashboard and log line gets."""
 
     model: str

@@ -6,6 +6,7 @@ import dataclasses
 import enum
 
 from layout import CLIENT_PORT, ELECTION_PORT, LOOPBACK, QUORUM_PORT, Layout
+from records import Record, frozen
 
 
 class Role(enum.StrEnum):
@@ -88,8 +89,8 @@ def client_rebinds(committed: EnsembleConfig, client_host) -> tuple[Server, ...]
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class EnsembleConfig:
+@frozen
+class EnsembleConfig(Record):
     """ZooKeeper's committed membership, as in /zookeeper/config or a zoo.cfg.dynamic file."""
 
     servers: tuple[Server, ...]
@@ -136,8 +137,8 @@ def ordinal_of_id(server_id: int) -> int:
     return server_id - 1
 
 
-@dataclasses.dataclass(frozen=True)
-class Step:
+@frozen
+class Step(Record):
     """One incremental reconfig: add these servers or remove these ids (never both)."""
 
     joining: tuple[Server, ...] = ()
@@ -147,8 +148,8 @@ class Step:
         return bool(self.joining or self.leaving)
 
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
+@frozen
+class Plan(Record):
     """The next safe step towards the target membership, or why there is none."""
 
     step: Step = Step()

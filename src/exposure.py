@@ -13,7 +13,6 @@ that run a unit, so those are the nodes clients are told.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -21,6 +20,7 @@ from collections.abc import Iterable, Mapping
 
 from config import ExposeExternal
 from layout import CLIENT_PORT, SECURE_CLIENT_PORT
+from records import Record, frozen
 from state import ClusterAppData, TLSPhase
 
 # The label Juju gives every pod of an application (its StatefulSet's selector).
@@ -88,8 +88,8 @@ def _metadata(name: str, namespace: str, app: str, owner_uid: str | None) -> dic
     return meta
 
 
-@dataclasses.dataclass(frozen=True)
-class Wanted:
+@frozen
+class Wanted(Record):
     """The objects one hook wants, without their owner's uid (the fingerprint is what
     Kubernetes must hold, the uid only where it comes from)."""
 

@@ -7,9 +7,10 @@ that difference is injected.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import PurePosixPath
+
+from records import Record, frozen
 
 # The rock (rockcraft.yaml) creates these; keep them in step with it.
 ZK_HOME = PurePosixPath("/opt/zookeeper")
@@ -39,8 +40,8 @@ def _pod_address(app: str, model: str, ordinal: int) -> str:
     return f"{app}-{ordinal}.{app}-endpoints.{model}.svc.cluster.local"
 
 
-@dataclasses.dataclass(frozen=True)
-class Layout:
+@frozen
+class Layout(Record):
     """Paths inside the workload container and how a member is addressed."""
 
     storage: PurePosixPath = STORAGE

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from collections.abc import Mapping
 
@@ -18,6 +17,7 @@ from layout import (
     TIMEOUT,
     Layout,
 )
+from records import Record, frozen
 from state import TLSPhase
 
 SERVICE = "zookeeper"
@@ -43,8 +43,8 @@ PROMETHEUS_PROVIDER = "org.apache.zookeeper.metrics.prometheus.PrometheusMetrics
 ZOOKEEPER_OWNED_KEYS = ("dynamicConfigFile", "clientPort", "clientPortAddress", "peerType")
 
 
-@dataclasses.dataclass(frozen=True)
-class Credentials:
+@frozen
+class Credentials(Record):
     super_password: str
     # Quorum users every server accepts (more than one only during a rotation).
     quorum_accepted: Mapping[str, str]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
+
+from records import Record, frozen
 
 
 def fingerprint(parts: Iterable[str]) -> str:
@@ -16,8 +17,8 @@ def fingerprint(parts: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-@dataclasses.dataclass(frozen=True)
-class Member:
+@frozen
+class Member(Record):
     """One unit as the roll sees it, from what it last reported in peer data."""
 
     pending: bool  # its server runs with settings older than the charm wants
@@ -29,8 +30,8 @@ class Member:
     target: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class Decision:
+@frozen
+class Decision(Record):
     grant: int | None = None
     held: str | None = None
 

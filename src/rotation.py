@@ -10,8 +10,7 @@ the old one is dropped.
 
 from __future__ import annotations
 
-import dataclasses
-
+from records import Record, frozen
 from render import Credentials
 from state import InternalSecret, RotationPhase
 
@@ -40,8 +39,8 @@ def credentials(
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class Advance:
+@frozen
+class Advance(Record):
     """What the leader does once every server runs the current credentials."""
 
     secret: InternalSecret

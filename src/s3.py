@@ -19,6 +19,8 @@ from typing import BinaryIO
 
 import ops
 
+from records import Record, frozen
+
 logger = logging.getLogger(__name__)
 
 RELATION = "s3-credentials"
@@ -31,8 +33,8 @@ class S3Error(Exception):
     """S3 refused or could not be reached; the message says which and what fixes it."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+@frozen
+class Settings(Record):
     bucket: str
     access_key: str = dataclasses.field(repr=False)
     secret_key: str = dataclasses.field(repr=False)

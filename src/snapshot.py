@@ -18,11 +18,12 @@ from certificates import RELATION
 from config import CharmConfig, InvalidConfigError, parse
 from ensemble import EnsembleConfig, Role, Server, myid, ordinal_of, server_for
 from layout import Layout
+from records import Record, frozen
 from state import PEER, ClusterAppData, ClusterUnitData, InternalSecret
 
 
-@dataclasses.dataclass(frozen=True)
-class Identity:
+@frozen
+class Identity(Record):
     """Who this unit is: fixed for the life of its pod."""
 
     app: str
@@ -52,16 +53,16 @@ class Identity:
         return server_for(self.layout, self.app, self.model, ordinal, role, loopback)
 
 
-@dataclasses.dataclass(frozen=True)
-class Space:
+@frozen
+class Space(Record):
     """Room on the unit's data volume, in bytes, as the charm container sees its mount."""
 
     free: int  # what a non-root writer (ZooKeeper) may still use
     total: int
 
 
-@dataclasses.dataclass(frozen=True)
-class Snapshot:
+@frozen
+class Snapshot(Record):
     unit: Identity
     leader: bool
     config: CharmConfig

@@ -18,13 +18,15 @@ import string
 from collections.abc import Mapping
 from typing import Any, Self
 
+from records import Record, frozen
+
 PEER = "cluster"
 CONTAINER = "zookeeper"
 INTERNAL_SECRET_LABEL = "zookeeper-internal"  # noqa: S105 (a label, not a secret)
 
 
 def _stored(cls: type) -> type:
-    """Make cls a frozen dataclass whose fields Juju stores under hyphenated keys."""
+    """Make cls a frozen record (records.py) whose fields Juju stores under hyphenated keys."""
     for name in cls.__annotations__:
         default = cls.__dict__.get(name, dataclasses.MISSING)
         # A list or dict default is empty: each instance gets its own new one.
@@ -34,7 +36,7 @@ def _stored(cls: type) -> type:
             else {"default": default}
         )
         setattr(cls, name, dataclasses.field(**given, metadata={"alias": name.replace("_", "-")}))
-    return dataclasses.dataclass(frozen=True)(cls)
+    return frozen(cls)
 
 
 def _plain(value: object) -> object:
@@ -52,7 +54,7 @@ def _plain(value: object) -> object:
     return value
 
 
-class _Databag:
+class _Databag(Record):
     """The pydantic methods the charm called on these models, kept so callers did not change."""
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Self:

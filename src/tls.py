@@ -8,10 +8,10 @@ chain up to (not including) the CA.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 
 from layout import Layout
+from records import Record, frozen
 
 # cryptography is imported where a store is built, not here: every hook imports this module
 # (charm.py names a certificate's SANs) and only the hooks that write a store need it.
@@ -21,8 +21,8 @@ class TLSError(ValueError):
     """What the certificates relation handed over cannot make a store: says what is wrong."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Stores:
+@frozen
+class Stores(Record):
     keystore: str  # PKCS#8 key, certificate, chain
     truststore: str  # the CA certificates a peer or client certificate may chain to
 

@@ -17,14 +17,14 @@ one extra election per upgrade. Whoever ZooKeeper picks, the next call looks aga
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 from ensemble import myid
+from records import Record, frozen
 
 
-@dataclasses.dataclass(frozen=True)
-class Unit:
+@frozen
+class Unit(Record):
     """One unit as the upgrade sees it."""
 
     ordinal: int
@@ -33,8 +33,8 @@ class Unit:
     zk_leader: bool = False
 
 
-@dataclasses.dataclass(frozen=True)
-class Step:
+@frozen
+class Step(Record):
     """What to do now; at most one field is set. All unset: nothing to do (no upgrade)."""
 
     partition: int | None = None  # set the StatefulSet's partition to this

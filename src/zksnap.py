@@ -17,7 +17,6 @@ is why the manifest is made from it and not from the live tree.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import gzip
 import hashlib
 import io
@@ -26,6 +25,8 @@ import struct
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
+
+from records import Record, frozen
 
 MAGIC = b"ZKSN"
 # ReferenceCountedACLCache's reference for world:anyone with every permission.
@@ -46,8 +47,8 @@ class SnapshotError(ValueError):
     """The file is not a whole, intact ZooKeeper snapshot."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Node:
+@frozen
+class Node(Record):
     path: str
     data: bytes
     acl: tuple[Acl, ...]
@@ -70,8 +71,8 @@ class Node:
         return self.ephemeral_owner == 0 and not derived
 
 
-@dataclasses.dataclass(frozen=True)
-class Parsed:
+@frozen
+class Parsed(Record):
     dbid: int
     sessions: int
     nodes: dict[str, Node]

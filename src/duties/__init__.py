@@ -8,13 +8,12 @@ a snapshot that includes it.
 
 from __future__ import annotations
 
-import dataclasses
-
+from records import Record, frozen
 from state import ClusterAppData, ClusterUnitData, InternalSecret
 
 
-@dataclasses.dataclass(frozen=True)
-class Outcome:
+@frozen
+class Outcome(Record):
     cluster: ClusterAppData | None = None  # new application data (the leader's only)
     me: ClusterUnitData | None = None  # this unit's new report
     secret: InternalSecret | None = None  # new internal secret content: the pass restarts
