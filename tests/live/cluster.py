@@ -27,6 +27,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from ops import pebble, testing
 
 import admin
 from charm import ZooKeeperCharm
-from layout import K8S, Layout
+from layout import ADMIN_PORT, K8S, Layout
 from render import CHECK, NOTICE_KEY, NOTIFY_POLL_SECONDS, NOTIFY_SERVICE, SERVICE
 from state import PEER
 from tests.kubeapi import CharmKubernetes, KubeAPI
@@ -216,6 +217,14 @@ class Unit:
         # The admin server listens on the pod's loopback only, as in production.
         with network.inside(self.netns):
             return admin.probe(self.layout.local_host(self.address), timeout=1.0)
+
+    def admin_command(self, command: str) -> dict:
+        """One admin-server command's JSON answer, asked from inside the pod."""
+        host = self.layout.local_host(self.address)
+        with network.inside(self.netns):
+            url = f"http://{host}:{ADMIN_PORT}/commands/{command}"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
 
 
 @dataclasses.dataclass

@@ -3,10 +3,8 @@ without a restart, and a loud refusal to run where it cannot enforce anything.""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
-import urllib.request
 
 import pytest
 from kazoo.exceptions import NoAuthError
@@ -15,8 +13,7 @@ from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, Permissions
 import admin
 from clients import digest_id
 from extension import build
-from layout import ADMIN_PORT, ZK_HOME
-from tests.live import network
+from layout import ZK_HOME
 from tests.live.cluster import Cluster, pod_name
 from tests.live.rootfs import EXTENSION_JAR, ensure_root
 from tests.live.test_clients import DENIED, KAFKA_SECRETS, digest_client, root_hosts, sasl_client
@@ -268,16 +265,9 @@ def test_the_charms_probe_answers_as_zookeepers_own_commands_in_one_request(tena
     client = sasl_client(victim, hosts=f"{pod_name(0)}:2181/victim")
     try:
         client.ensure_path("/here")
-        with network.inside(unit.netns):
-
-            def get(command: str) -> dict:
-                url = f"http://{unit.layout.local_host(unit.address)}:{ADMIN_PORT}/commands/{command}"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    return json.loads(response.read())
-
-            answer = get(admin.PROBE_COMMAND)
-            own = {command: get(command) for command in ("srvr", "voting_view", "client_sessions")}
-            health = admin.probe(unit.layout.local_host(unit.address))
+        answer = unit.admin_command(admin.PROBE_COMMAND)
+        own = {c: unit.admin_command(c) for c in ("srvr", "voting_view", "client_sessions")}
+        health = unit.health()
     finally:
         closing(client)
     assert answer["error"] is None

@@ -4,13 +4,9 @@ docs/metrics.md maps each Prometheus name to the admin server's `monitor` keys; 
 3.9.3 build (no Prometheus provider) reports them under the default provider's names.
 """
 
-import json
 import re
-import urllib.request
 
-from layout import ADMIN_PORT
 from tests import metrics_mapping
-from tests.live import network
 from tests.live.cluster import deadline_poll
 from tests.live.writer import client_app
 
@@ -20,12 +16,7 @@ NAMESPACE, CLIENT = "<namespace>", "kafka"
 
 
 def monitor(unit) -> dict:
-    # The admin server listens on the pod's loopback only, as in production.
-    with network.inside(unit.netns):
-        host = unit.layout.local_host(unit.address)
-        url = f"http://{host}:{ADMIN_PORT}/commands/monitor"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.loads(response.read())
+    return unit.admin_command("monitor")
 
 
 def sids_with(key: str, reported: dict) -> set[int]:
